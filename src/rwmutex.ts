@@ -1,0 +1,216 @@
+// RWMutex: readers share, a writer is exclusive, as Go's sync.RWMutex.
+//
+// One FIFO queue holds both kinds. Once anyone waits (in practice a writer: readers only queue behind one),
+// new rLock() calls queue too, so writers never starve. A writer's unlock admits the head writer, or else every
+// reader queued ahead of the next writer, together. The last reader's rUnlock admits the head writer.
+
+import { Guard, WaitQueue, checkOptions, type LockOptions, type MutexOptions, type Waiter } from './waitqueue.js';
+
+const LEAF_UNLOCK = 'RWMutex.unlock';
+const LEAF_RUNLOCK = 'RWMutex.rUnlock';
+const LEAF_LOCK = 'RWMutex.lock';
+const LEAF_RLOCK = 'RWMutex.rLock';
+
+export class RWMutex extends WaitQueue {
+  #writer = false;
+  #readers = 0;
+  #holder: Guard | null = null;
+  // Read guards not yet released, oldest first, so that rUnlock() (which names no guard) releases one of
+  // them and that guard can no longer release another reader's acquisition.
+  #rHead: Guard | null = null;
+  #rTail: Guard | null = null;
+  #rGuarded = 0;
+
+  constructor(options?: MutexOptions) {
+    super(options, 'RWMutex');
+  }
+
+  /** True while a writer holds the lock. */
+  get locked(): boolean {
+    return this.#writer;
+  }
+
+  /** Number of readers holding the lock. */
+  get readers(): number {
+    return this.#readers;
+  }
+
+  /** Waits for the write lock. */
+  lock(options?: LockOptions): Promise<Guard> {
+    let signal: AbortSignal | undefined;
+    try {
+      signal = checkOptions(options, 'RWMutex.lock');
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    if (!this.#writer && this.#readers === 0 && this._head === null) {
+      this.#writer = true;
+      return Promise.resolve((this.#holder = new Guard(this, false)));
+    }
+    return this._wait(true, signal, LEAF_LOCK);
+  }
+
+  /** Waits for a read lock. */
+  rLock(options?: LockOptions): Promise<Guard> {
+    let signal: AbortSignal | undefined;
+    try {
+      signal = checkOptions(options, 'RWMutex.rLock');
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    if (!this.#writer && this._head === null) {
+      this.#readers++;
+      return Promise.resolve(this.#readGuard());
+    }
+    return this._wait(false, signal, LEAF_RLOCK);
+  }
+
+  /** Takes the write lock if it is free and nobody waits; synchronous. */
+  tryLock(): boolean {
+    if (this.#writer || this.#readers !== 0 || this._head !== null) return false;
+    this.#writer = true;
+    return true;
+  }
+
+  /** Takes a read lock if no writer holds or waits; synchronous. */
+  tryRLock(): boolean {
+    if (this.#writer || this._head !== null) return false;
+    this.#readers++;
+    return true;
+  }
+
+  /** Releases the write lock. Throws if no writer holds it (including when it is read-locked). */
+  unlock(): void {
+    if (!this.#writer) {
+      throw new Error(
+        this.#readers !== 0
+          ? `mutexprof: unlock of ${this._describe()} that is read-locked (readers release with rUnlock)`
+          : `mutexprof: unlock of unlocked ${this._describe()}`,
+      );
+    }
+    const g = this.#holder;
+    if (g !== null) {
+      g._released = true;
+      this.#holder = null;
+    }
+    const at = this._releaseEvent(LEAF_UNLOCK);
+    this.#writer = false;
+    this.#admit(at);
+  }
+
+  /** Releases one read lock. Throws if no reader holds the lock. */
+  rUnlock(): void {
+    if (this.#readers === 0) {
+      throw new Error(
+        this.#writer
+          ? `mutexprof: rUnlock of ${this._describe()} that is write-locked (the writer releases with unlock)`
+          : `mutexprof: rUnlock of ${this._describe()} with no reader`,
+      );
+    }
+    // Release an anonymous (tryRLock) acquisition if there is one, else the oldest guarded one.
+    if (this.#readers === this.#rGuarded) {
+      const g = this.#rHead!;
+      g._released = true;
+      this.#unlinkReadGuard(g);
+    }
+    this.#readUnlocked();
+  }
+
+  /** Runs `fn` holding the write lock; released on every exit path. */
+  async withLock<T>(fn: () => T | PromiseLike<T>, options?: LockOptions): Promise<Awaited<T>> {
+    if (typeof fn !== 'function') throw new TypeError(`mutexprof: RWMutex.withLock(fn): fn must be a function, got ${typeof fn}`);
+    const g = await this.lock(options);
+    try {
+      return await fn();
+    } finally {
+      g[Symbol.dispose]();
+    }
+  }
+
+  /** Runs `fn` holding a read lock; released on every exit path. */
+  async withRLock<T>(fn: () => T | PromiseLike<T>, options?: LockOptions): Promise<Awaited<T>> {
+    if (typeof fn !== 'function') throw new TypeError(`mutexprof: RWMutex.withRLock(fn): fn must be a function, got ${typeof fn}`);
+    const g = await this.rLock(options);
+    try {
+      return await fn();
+    } finally {
+      g[Symbol.dispose]();
+    }
+  }
+
+  #readUnlocked(): void {
+    this.#readers--;
+    const at = this._releaseEvent(LEAF_RUNLOCK);
+    if (this.#readers === 0) this.#admit(at);
+  }
+
+  /** Admits the head writer, or every reader ahead of the next writer. `at`: the release event, or 0. */
+  #admit(at: number): void {
+    let w = this._head;
+    if (w === null || this.#writer) return;
+    if (w.write) {
+      if (this.#readers !== 0) return;
+      this._dequeue(w, at);
+      this._grant(w);
+      return;
+    }
+    while (w !== null && !w.write) {
+      const next: Waiter | null = w.next;
+      this._dequeue(w, at);
+      this._grant(w);
+      w = next;
+    }
+  }
+
+  #readGuard(): Guard {
+    const g = new Guard(this, true);
+    if (this.#rTail === null) this.#rHead = g;
+    else {
+      this.#rTail._next = g;
+      g._prev = this.#rTail;
+    }
+    this.#rTail = g;
+    this.#rGuarded++;
+    return g;
+  }
+
+  #unlinkReadGuard(g: Guard): void {
+    if (g._prev === null) this.#rHead = g._next;
+    else g._prev._next = g._next;
+    if (g._next === null) this.#rTail = g._prev;
+    else g._next._prev = g._prev;
+    g._prev = g._next = null;
+    this.#rGuarded--;
+  }
+
+  /** @internal */
+  _grant(w: Waiter): void {
+    if (w.write) {
+      this.#writer = true;
+      w.resolve((this.#holder = new Guard(this, false)));
+    } else {
+      this.#readers++;
+      w.resolve(this.#readGuard());
+    }
+  }
+
+  /** @internal */
+  _releaseGuard(g: Guard): void {
+    if (!g._read) return this.unlock();
+    g._released = true;
+    this.#unlinkReadGuard(g);
+    this.#readUnlocked();
+  }
+
+  /** @internal A queued writer gave up: readers queued behind it may be able to join the current ones. */
+  override _afterAbort(w: Waiter): void {
+    if (w.write && this._head !== null && !this._head.write) this.#admit(0);
+  }
+
+  /** @internal */
+  _describe(): string {
+    return this.name ? `RWMutex ${JSON.stringify(this.name)}` : 'RWMutex';
+  }
+}

@@ -1,0 +1,212 @@
+// The wait queue shared by Mutex and RWMutex, and the contention accounting the profiles read.
+//
+// Waiters form an intrusive doubly linked list (FIFO, O(1) removal on abort, no allocation beyond the waiter
+// itself). When profiling is on, a waiter carries its enqueue time; the queue keeps, in O(1), the waiting that
+// the next release event ends the blame for (see "What is recorded" in src/profile/recorder.ts):
+//   delay = Σ over timed waiters of (now − max(enqueued, lastEvent))  +  carry
+// computed as timed·(now − lastEvent) − rel + carry, where rel = Σ (max(enqueued, lastEvent) − lastEvent).
+// Everything is a duration relative to lastEvent, so no large absolute timestamps are multiplied.
+
+import { timing, now, blockRate, mutexEvent, blockWait } from './profile/recorder.js';
+
+/** Options accepted by `lock()`, `rLock()`, `withLock()` and `withRLock()`. */
+export interface LockOptions {
+  /** Abort the wait: the waiter leaves the queue at once and the promise rejects with `signal.reason`. */
+  signal?: AbortSignal;
+}
+
+/** Options accepted by the `Mutex` and `RWMutex` constructors. */
+export interface MutexOptions {
+  /** The `lock` label on this lock's profile samples, and the name in its error messages. */
+  name?: string;
+}
+
+/** @internal */
+export class Waiter {
+  next: Waiter | null = null;
+  prev: Waiter | null = null;
+  resolve: (g: Guard) => void = noop;
+  reject: (e: unknown) => void = noop;
+  /** Enqueue time (ns) when profiling was on at enqueue, else 0: such waiters are not counted. */
+  t = 0;
+  /** When the wait ended (granted or aborted), for the block profile. */
+  end = 0;
+  signal: AbortSignal | null = null;
+  onAbort: (() => void) | null = null;
+  constructor(readonly write: boolean) {}
+}
+
+function noop(): void {}
+
+/**
+ * What `lock()` and `rLock()` resolve to. Disposing it releases exactly that acquisition:
+ * `using _ = await mu.lock()`. Disposing it twice, or after the acquisition was released by
+ * `unlock()`/`rUnlock()`, throws and changes nothing.
+ */
+export class Guard implements Disposable {
+  /** @internal */ _released = false;
+  /** @internal */ _prev: Guard | null = null;
+  /** @internal */ _next: Guard | null = null;
+  /** @internal */
+  constructor(
+    /** @internal */ readonly _lock: WaitQueue,
+    /** @internal */ readonly _read: boolean,
+  ) {}
+
+  /** True once this acquisition has been released (by this guard or by `unlock()`/`rUnlock()`). */
+  get released(): boolean {
+    return this._released;
+  }
+
+  [Symbol.dispose](): void {
+    if (this._released) {
+      throw new Error(
+        `mutexprof: guard of ${this._lock._describe()} is already released (disposed twice, or released by ${this._read ? 'rUnlock' : 'unlock'}())`,
+      );
+    }
+    this._lock._releaseGuard(this);
+  }
+}
+
+/** @internal The queue, the abort handling and the accounting; Mutex and RWMutex add the lock state. */
+export abstract class WaitQueue {
+  readonly name: string;
+  /** @internal */ _head: Waiter | null = null;
+  /** @internal */ _tail: Waiter | null = null;
+  /** @internal */ _size = 0;
+  /** @internal timed waiters in the queue */ _timed = 0;
+  /** @internal Σ (max(t, _last) − _last) over timed waiters */ _rel = 0;
+  /** @internal time of the last release event (or of the first timed enqueue after the queue had none) */ _last = 0;
+  /** @internal waiting of waiters gone without a release event, charged to the next one */ _carry = 0;
+
+  constructor(options: MutexOptions | undefined, kind: string) {
+    if (options !== undefined && (options === null || typeof options !== 'object')) {
+      throw new TypeError(`mutexprof: new ${kind}(options): options must be an object, got ${describeValue(options)}`);
+    }
+    const name = options?.name;
+    if (name !== undefined && typeof name !== 'string') {
+      throw new TypeError(`mutexprof: new ${kind}({ name }): name must be a string, got ${describeValue(name)}`);
+    }
+    this.name = name ?? '';
+  }
+
+  /** Number of callers queued waiting for this lock. */
+  get waiting(): number {
+    return this._size;
+  }
+
+  /** @internal */ abstract _describe(): string;
+  /** @internal */ abstract _releaseGuard(g: Guard): void;
+  /** @internal hand the lock to w (already dequeued) */ abstract _grant(w: Waiter): void;
+  /** @internal a waiter left by abort; RWMutex may now admit readers */ _afterAbort(_w: Waiter): void {}
+
+  /** @internal Queue a waiter; the promise settles when it is granted or aborted. */
+  _wait(write: boolean, signal: AbortSignal | undefined, leaf: string): Promise<Guard> {
+    const w = new Waiter(write);
+    const p = new Promise<Guard>((resolve, reject) => {
+      w.resolve = resolve;
+      w.reject = reject;
+    });
+    if (this._tail === null) this._head = w;
+    else {
+      this._tail.next = w;
+      w.prev = this._tail;
+    }
+    this._tail = w;
+    this._size++;
+    if (signal !== undefined) {
+      w.signal = signal;
+      w.onAbort = () => this._abort(w);
+      signal.addEventListener('abort', w.onAbort, { once: true });
+    }
+    if (timing) {
+      const t = now();
+      if (this._timed === 0 && this._carry === 0) this._last = t;
+      w.t = t;
+      this._rel += t - this._last;
+      this._timed++;
+      if (blockRate > 0) return blockWait(p, w, this.name, leaf);
+    }
+    return p;
+  }
+
+  /** @internal A release: when anyone timed is waiting (or carried), record the event; returns its time or 0. */
+  _releaseEvent(leaf: string): number {
+    if (this._timed === 0 && this._carry === 0) return 0;
+    const t = now();
+    const delay = this._timed * (t - this._last) - this._rel + this._carry;
+    this._rel = 0;
+    this._carry = 0;
+    this._last = t;
+    mutexEvent(this.name, delay, leaf);
+    return t;
+  }
+
+  /** @internal Remove w from the queue; `at` is the release event that grants it (0: no event). */
+  _dequeue(w: Waiter, at: number): void {
+    this._unlink(w);
+    if (w.t !== 0) {
+      if (at !== 0) {
+        // its waiting up to `at` is in that event's delay; after an event every remaining rel is 0
+        this._timed--;
+        w.end = at;
+      } else this._leaveUncharged(w);
+    }
+    if (w.signal !== null) {
+      w.signal.removeEventListener('abort', w.onAbort!);
+      w.signal = null;
+      w.onAbort = null;
+    }
+  }
+
+  /** @internal A timed waiter leaves without a release event: its waiting since the last event is carried. */
+  _leaveUncharged(w: Waiter): void {
+    const t = now();
+    const rel = w.t > this._last ? w.t - this._last : 0;
+    this._carry += t - this._last - rel;
+    this._rel -= rel;
+    this._timed--;
+    if (this._timed === 0) this._rel = 0; // drop float residue
+    w.end = t;
+  }
+
+  /** @internal */
+  _unlink(w: Waiter): void {
+    if (w.prev === null) this._head = w.next;
+    else w.prev.next = w.next;
+    if (w.next === null) this._tail = w.prev;
+    else w.next.prev = w.prev;
+    w.next = w.prev = null;
+    this._size--;
+  }
+
+  /** @internal */
+  _abort(w: Waiter): void {
+    const signal = w.signal!;
+    this._dequeue(w, 0);
+    w.reject(signal.reason);
+    this._afterAbort(w);
+  }
+}
+
+/** @internal Validates the options argument of lock-like calls; returns the signal if any. */
+export function checkOptions(options: unknown, method: string): AbortSignal | undefined {
+  if (options === undefined) return undefined;
+  if (options === null || typeof options !== 'object') {
+    throw new TypeError(`mutexprof: ${method}(options): options must be an object, got ${describeValue(options)}`);
+  }
+  const signal = (options as LockOptions).signal;
+  if (signal === undefined) return undefined;
+  if (!(signal instanceof AbortSignal)) {
+    throw new TypeError(`mutexprof: ${method}({ signal }): signal must be an AbortSignal, got ${describeValue(signal)}`);
+  }
+  return signal;
+}
+
+/** @internal */
+export function describeValue(v: unknown): string {
+  if (v === null) return 'null';
+  if (typeof v === 'string') return JSON.stringify(v.length > 40 ? v.slice(0, 40) + '…' : v);
+  if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint') return `${typeof v} ${String(v)}`;
+  return typeof v;
+}
