@@ -6,7 +6,7 @@
 
 export { Mutex } from './mutex.js';
 export { RWMutex } from './rwmutex.js';
-export { Guard, type LockOptions, type MutexOptions } from './waitqueue.js';
+export type { Guard, LockOptions, MutexOptions } from './waitqueue.js';
 export { setMutexProfileFraction, setBlockProfileRate, configureProfiler, type ProfilerConfig, type Entry } from './profile/recorder.js';
 export { withLabels, type LabelSet } from './profile/labels.js';
 export type { Frame } from './profile/stack.js';

@@ -3,15 +3,15 @@
 // unlock() hands the lock to the head waiter synchronously (it stays locked across the hand-off), so nobody can
 // barge in between: tryLock() fails while anyone waits, and waiters are granted in the order lock() was called.
 
-import { Guard, WaitQueue, checkOptions, type LockOptions, type MutexOptions, type Waiter } from './waitqueue.js';
+import { WaitQueue, checkOptions, newGuard, type Guard, type GuardState, type LockOptions, type MutexOptions, type Waiter } from './waitqueue.js';
 
 const LEAF_UNLOCK = 'Mutex.unlock';
 const LEAF_LOCK = 'Mutex.lock';
 
 export class Mutex extends WaitQueue {
   #locked = false;
-  /** the guard of the current acquisition; null when unlocked or taken by tryLock() */
-  #holder: Guard | null = null;
+  /** release generation: the current acquisition's guard carries it; every release bumps it */
+  #gen = 0;
 
   constructor(options?: MutexOptions) {
     super(options, 'Mutex');
@@ -27,6 +27,14 @@ export class Mutex extends WaitQueue {
    * `using _ = await mu.lock()`; or release Go style with `mu.unlock()`.
    */
   lock(options?: LockOptions): Promise<Guard> {
+    if (options === undefined && !this.#locked) {
+      this.#locked = true;
+      return Promise.resolve(newGuard(this, this.#gen, false));
+    }
+    return this.#lockSlow(options);
+  }
+
+  #lockSlow(options: LockOptions | undefined): Promise<Guard> {
     let signal: AbortSignal | undefined;
     try {
       signal = checkOptions(options, 'Mutex.lock');
@@ -36,7 +44,7 @@ export class Mutex extends WaitQueue {
     if (signal?.aborted) return Promise.reject(signal.reason);
     if (!this.#locked) {
       this.#locked = true;
-      return Promise.resolve((this.#holder = new Guard(this, false)));
+      return Promise.resolve(newGuard(this, this.#gen, false));
     }
     return this._wait(false, signal, LEAF_LOCK);
   }
@@ -51,12 +59,17 @@ export class Mutex extends WaitQueue {
   /** Releases the lock, handing it to the next waiter if any. Throws if the lock is not held. */
   unlock(): void {
     if (!this.#locked) throw new Error(`mutexprof: unlock of unlocked ${this._describe()}`);
-    const g = this.#holder;
-    if (g !== null) {
-      g._released = true;
-      this.#holder = null;
+    this.#gen = (this.#gen + 1) | 0;
+    const w = this._head;
+    if (w === null && this._carry === 0) {
+      this.#locked = false;
+      return;
     }
-    const at = this._releaseEvent(LEAF_UNLOCK);
+    this.#handOff();
+  }
+
+  #handOff(): void {
+    const at = this._timed !== 0 || this._carry !== 0 ? this._releaseEvent(LEAF_UNLOCK) : 0;
     const w = this._head;
     if (w === null) {
       this.#locked = false;
@@ -79,12 +92,13 @@ export class Mutex extends WaitQueue {
 
   /** @internal */
   _grant(w: Waiter): void {
-    w.resolve((this.#holder = new Guard(this, false)));
+    w.resolve(newGuard(this, this.#gen, false));
   }
 
   /** @internal */
-  _releaseGuard(_g: Guard): void {
-    this.unlock(); // an unreleased guard is always the current holder's
+  _disposeGuard(g: GuardState): void {
+    if (!this.#locked || g._gen !== this.#gen) throw this._alreadyReleased(false);
+    this.unlock();
   }
 
   /** @internal */

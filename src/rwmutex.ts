@@ -4,7 +4,7 @@
 // new rLock() calls queue too, so writers never starve. A writer's unlock admits the head writer, or else every
 // reader queued ahead of the next writer, together. The last reader's rUnlock admits the head writer.
 
-import { Guard, WaitQueue, checkOptions, type LockOptions, type MutexOptions, type Waiter } from './waitqueue.js';
+import { WaitQueue, checkOptions, newGuard, type Guard, type GuardState, type LockOptions, type MutexOptions, type Waiter } from './waitqueue.js';
 
 const LEAF_UNLOCK = 'RWMutex.unlock';
 const LEAF_RUNLOCK = 'RWMutex.rUnlock';
@@ -14,12 +14,10 @@ const LEAF_RLOCK = 'RWMutex.rLock';
 export class RWMutex extends WaitQueue {
   #writer = false;
   #readers = 0;
-  #holder: Guard | null = null;
-  // Read guards not yet released, oldest first, so that rUnlock() (which names no guard) releases one of
-  // them and that guard can no longer release another reader's acquisition.
-  #rHead: Guard | null = null;
-  #rTail: Guard | null = null;
-  #rGuarded = 0;
+  /** writer release generation, as Mutex's */
+  #gen = 0;
+  /** read session: bumped whenever the reader count drops to zero; a read guard carries the one it joined */
+  #session = 0;
 
   constructor(options?: MutexOptions) {
     super(options, 'RWMutex');
@@ -37,6 +35,14 @@ export class RWMutex extends WaitQueue {
 
   /** Waits for the write lock. */
   lock(options?: LockOptions): Promise<Guard> {
+    if (options === undefined && !this.#writer && this.#readers === 0 && this._head === null) {
+      this.#writer = true;
+      return Promise.resolve(newGuard(this, this.#gen, false));
+    }
+    return this.#lockSlow(options);
+  }
+
+  #lockSlow(options: LockOptions | undefined): Promise<Guard> {
     let signal: AbortSignal | undefined;
     try {
       signal = checkOptions(options, 'RWMutex.lock');
@@ -46,13 +52,22 @@ export class RWMutex extends WaitQueue {
     if (signal?.aborted) return Promise.reject(signal.reason);
     if (!this.#writer && this.#readers === 0 && this._head === null) {
       this.#writer = true;
-      return Promise.resolve((this.#holder = new Guard(this, false)));
+      return Promise.resolve(newGuard(this, this.#gen, false));
     }
     return this._wait(true, signal, LEAF_LOCK);
   }
 
+
   /** Waits for a read lock. */
   rLock(options?: LockOptions): Promise<Guard> {
+    if (options === undefined && !this.#writer && this._head === null) {
+      this.#readers++;
+      return Promise.resolve(newGuard(this, this.#session, true));
+    }
+    return this.#rLockSlow(options);
+  }
+
+  #rLockSlow(options: LockOptions | undefined): Promise<Guard> {
     let signal: AbortSignal | undefined;
     try {
       signal = checkOptions(options, 'RWMutex.rLock');
@@ -62,10 +77,11 @@ export class RWMutex extends WaitQueue {
     if (signal?.aborted) return Promise.reject(signal.reason);
     if (!this.#writer && this._head === null) {
       this.#readers++;
-      return Promise.resolve(this.#readGuard());
+      return Promise.resolve(newGuard(this, this.#session, true));
     }
     return this._wait(false, signal, LEAF_RLOCK);
   }
+
 
   /** Takes the write lock if it is free and nobody waits; synchronous. */
   tryLock(): boolean {
@@ -90,12 +106,8 @@ export class RWMutex extends WaitQueue {
           : `mutexprof: unlock of unlocked ${this._describe()}`,
       );
     }
-    const g = this.#holder;
-    if (g !== null) {
-      g._released = true;
-      this.#holder = null;
-    }
-    const at = this._releaseEvent(LEAF_UNLOCK);
+    this.#gen = (this.#gen + 1) | 0;
+    const at = this._timed !== 0 || this._carry !== 0 ? this._releaseEvent(LEAF_UNLOCK) : 0;
     this.#writer = false;
     this.#admit(at);
   }
@@ -108,12 +120,6 @@ export class RWMutex extends WaitQueue {
           ? `mutexprof: rUnlock of ${this._describe()} that is write-locked (the writer releases with unlock)`
           : `mutexprof: rUnlock of ${this._describe()} with no reader`,
       );
-    }
-    // Release an anonymous (tryRLock) acquisition if there is one, else the oldest guarded one.
-    if (this.#readers === this.#rGuarded) {
-      const g = this.#rHead!;
-      g._released = true;
-      this.#unlinkReadGuard(g);
     }
     this.#readUnlocked();
   }
@@ -141,8 +147,8 @@ export class RWMutex extends WaitQueue {
   }
 
   #readUnlocked(): void {
-    this.#readers--;
-    const at = this._releaseEvent(LEAF_RUNLOCK);
+    if (--this.#readers === 0) this.#session = (this.#session + 1) | 0;
+    const at = this._timed !== 0 || this._carry !== 0 ? this._releaseEvent(LEAF_RUNLOCK) : 0;
     if (this.#readers === 0) this.#admit(at);
   }
 
@@ -164,43 +170,27 @@ export class RWMutex extends WaitQueue {
     }
   }
 
-  #readGuard(): Guard {
-    const g = new Guard(this, true);
-    if (this.#rTail === null) this.#rHead = g;
-    else {
-      this.#rTail._next = g;
-      g._prev = this.#rTail;
-    }
-    this.#rTail = g;
-    this.#rGuarded++;
-    return g;
-  }
-
-  #unlinkReadGuard(g: Guard): void {
-    if (g._prev === null) this.#rHead = g._next;
-    else g._prev._next = g._next;
-    if (g._next === null) this.#rTail = g._prev;
-    else g._next._prev = g._prev;
-    g._prev = g._next = null;
-    this.#rGuarded--;
-  }
-
   /** @internal */
   _grant(w: Waiter): void {
     if (w.write) {
       this.#writer = true;
-      w.resolve((this.#holder = new Guard(this, false)));
+      w.resolve(newGuard(this, this.#gen, false));
     } else {
       this.#readers++;
-      w.resolve(this.#readGuard());
+      w.resolve(newGuard(this, this.#session, true));
     }
   }
 
   /** @internal */
-  _releaseGuard(g: Guard): void {
-    if (!g._read) return this.unlock();
+  _disposeGuard(g: GuardState): void {
+    if (!g._read) {
+      if (!this.#writer || g._gen !== this.#gen) throw this._alreadyReleased(false);
+      return this.unlock();
+    }
+    // Readers share one count, so a guard can only prove it is not stale: not disposed before, and its read
+    // session still running (else its acquisition was released by rUnlock() and a later reader's is not its).
+    if (g._released || this.#readers === 0 || g._gen !== this.#session) throw this._alreadyReleased(true);
     g._released = true;
-    this.#unlinkReadGuard(g);
     this.#readUnlocked();
   }
 

@@ -43,29 +43,29 @@ function noop(): void {}
  * `using _ = await mu.lock()`. Disposing it twice, or after the acquisition was released by
  * `unlock()`/`rUnlock()`, throws and changes nothing.
  */
-export class Guard implements Disposable {
-  /** @internal */ _released = false;
-  /** @internal */ _prev: Guard | null = null;
-  /** @internal */ _next: Guard | null = null;
-  /** @internal */
-  constructor(
-    /** @internal */ readonly _lock: WaitQueue,
-    /** @internal */ readonly _read: boolean,
-  ) {}
+export interface Guard extends Disposable {
+  [Symbol.dispose](): void;
+}
 
-  /** True once this acquisition has been released (by this guard or by `unlock()`/`rUnlock()`). */
-  get released(): boolean {
-    return this._released;
-  }
+// Guards are plain objects (prototype Object.prototype): V8 then skips the `then` lookup when a promise is
+// resolved with one, which halves the cost of an uncontended lock(). A guard names its acquisition by a
+// generation number, so the lock keeps no pointer to it: a writer's by the lock's release count, a reader's by
+// the read session (readers share one count; a session ends when it drops to zero).
+/** @internal */
+export interface GuardState extends Guard {
+  readonly _lock: WaitQueue;
+  readonly _gen: number;
+  readonly _read: boolean;
+  _released: boolean;
+}
 
-  [Symbol.dispose](): void {
-    if (this._released) {
-      throw new Error(
-        `mutexprof: guard of ${this._lock._describe()} is already released (disposed twice, or released by ${this._read ? 'rUnlock' : 'unlock'}())`,
-      );
-    }
-    this._lock._releaseGuard(this);
-  }
+function disposeGuard(this: GuardState): void {
+  this._lock._disposeGuard(this);
+}
+
+/** @internal */
+export function newGuard(lock: WaitQueue, gen: number, read: boolean): GuardState {
+  return { _lock: lock, _gen: gen, _read: read, _released: false, [Symbol.dispose]: disposeGuard };
 }
 
 /** @internal The queue, the abort handling and the accounting; Mutex and RWMutex add the lock state. */
@@ -96,7 +96,8 @@ export abstract class WaitQueue {
   }
 
   /** @internal */ abstract _describe(): string;
-  /** @internal */ abstract _releaseGuard(g: Guard): void;
+  /** @internal releases g's acquisition, or throws if it is already released */
+  abstract _disposeGuard(g: GuardState): void;
   /** @internal hand the lock to w (already dequeued) */ abstract _grant(w: Waiter): void;
   /** @internal a waiter left by abort; RWMutex may now admit readers */ _afterAbort(_w: Waiter): void {}
 
@@ -130,9 +131,8 @@ export abstract class WaitQueue {
     return p;
   }
 
-  /** @internal A release: when anyone timed is waiting (or carried), record the event; returns its time or 0. */
+  /** @internal A release while timed waiters wait (or waiting is carried): record the event, return its time. */
   _releaseEvent(leaf: string): number {
-    if (this._timed === 0 && this._carry === 0) return 0;
     const t = now();
     const delay = this._timed * (t - this._last) - this._rel + this._carry;
     this._rel = 0;
@@ -178,6 +178,13 @@ export abstract class WaitQueue {
     else w.next.prev = w.prev;
     w.next = w.prev = null;
     this._size--;
+  }
+
+  /** @internal */
+  _alreadyReleased(read: boolean): Error {
+    return new Error(
+      `mutexprof: guard of ${this._describe()} is already released (disposed twice, or released by ${read ? 'rUnlock' : 'unlock'}())`,
+    );
   }
 
   /** @internal */

@@ -1,0 +1,42 @@
+// Side-by-side benchmark harness: every implementation runs in the same process, rounds alternate the order,
+// and results are medians over rounds reported as ratios to a baseline (the machines are shared and noisy).
+import { performance } from 'node:perf_hooks';
+
+/**
+ * @param {string} title
+ * @param {Record<string, (n: number) => Promise<void> | void>} impls  each runs n operations
+ * @param {{ ops: number, rounds?: number, baseline?: string }} opt
+ */
+export async function compare(title, impls, { ops, rounds = 9, baseline }) {
+  const names = Object.keys(impls);
+  const samples = Object.fromEntries(names.map((n) => [n, []]));
+  for (const n of names) await impls[n](Math.min(ops, 2000)); // warm-up
+  for (let r = 0; r < rounds; r++) {
+    const order = r % 2 === 0 ? names : [...names].reverse();
+    for (const n of order) {
+      const t0 = performance.now();
+      await impls[n](ops);
+      samples[n].push(((performance.now() - t0) * 1e6) / ops);
+    }
+  }
+  const median = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
+  const base = baseline ?? names[0];
+  const rows = names.map((n) => ({ impl: n, ns: median(samples[n]) }));
+  const b = rows.find((r) => r.impl === base).ns;
+  return { title, baseline: base, rows: rows.map((r) => ({ ...r, ratio: r.ns / b })) };
+}
+
+export function table(results) {
+  let out = '';
+  for (const res of results) {
+    out += `\n${res.title}   (ratio to ${res.baseline})\n`;
+    for (const r of res.rows) out += `  ${r.impl.padEnd(34)} ${r.ns.toFixed(1).padStart(10)} ns/op   ${r.ratio.toFixed(2)}×\n`;
+  }
+  return out;
+}
+
+export function markdown(results) {
+  let out = '| scenario | implementation | ns/op | ratio |\n|---|---|---:|---:|\n';
+  for (const res of results) for (const r of res.rows) out += `| ${res.title} | ${r.impl} | ${r.ns.toFixed(0)} | ${r.ratio.toFixed(2)}× (to ${res.baseline}) |\n`;
+  return out;
+}

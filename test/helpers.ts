@@ -1,0 +1,42 @@
+import { getEventListeners } from 'node:events';
+
+/** Lets every pending promise reaction run. */
+export const flush = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+/** Tracks a promise's outcome synchronously observable after flush(). */
+export function track<T>(p: Promise<T>): { readonly state: 'pending' | 'fulfilled' | 'rejected'; readonly value?: T; readonly reason?: unknown } {
+  const t: { state: 'pending' | 'fulfilled' | 'rejected'; value?: T; reason?: unknown } = { state: 'pending' };
+  p.then(
+    (v) => {
+      t.state = 'fulfilled';
+      t.value = v;
+    },
+    (e) => {
+      t.state = 'rejected';
+      t.reason = e;
+    },
+  );
+  return t;
+}
+
+export const abortListeners = (s: AbortSignal): number => getEventListeners(s, 'abort').length;
+
+/** Deterministic PRNG (mulberry32) for seeded sampling. */
+export function seeded(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** A manual clock in nanoseconds. */
+export function manualClock(start = 1_000_000): { now: () => number; advance: (ns: number) => void; set: (ns: number) => void } {
+  let t = start;
+  return { now: () => t, advance: (ns) => void (t += ns), set: (ns) => void (t = ns) };
+}
+
+export const ms = 1_000_000;
