@@ -40,3 +40,24 @@ export function manualClock(start = 1_000_000): { now: () => number; advance: (n
 }
 
 export const ms = 1_000_000;
+
+import { lookup, type Entry } from '../src/index.js';
+
+/** Samples of one profile for one lock. */
+export function samplesOf(profile: 'mutex' | 'block', lock: string): Entry[] {
+  return lookup(profile)!.snapshot().entries.filter((e) => e.lock === lock);
+}
+
+/** Summed count and delay of one profile for one lock. */
+export function totalsOf(profile: 'mutex' | 'block', lock: string): { count: number; delay: number } {
+  let count = 0;
+  let delay = 0;
+  for (const e of samplesOf(profile, lock)) {
+    count += e.count;
+    delay += e.delay;
+  }
+  return { count, delay };
+}
+
+/** Function names of a sample, leaf first. */
+export const names = (e: Entry): string[] => e.frames.map((f) => f.name);

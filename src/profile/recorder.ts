@@ -208,8 +208,8 @@ export async function blockWait<T>(p: Promise<T>, w: { t: number; end: number },
     // Captured here, after resuming: V8's async frames name the caller that awaited lock()/rLock().
     const rate = blockRate;
     if (rate > 0) {
-      const dt = w.end - w.t > 0 ? w.end - w.t : 1;
-      if (dt >= rate) blockProfile.add(capture(), leaf, lock, 1, dt);
+      const dt = w.end - w.t;
+      if (dt >= rate || rate === 1) blockProfile.add(capture(), leaf, lock, 1, dt);
       else if (random() * rate < dt) blockProfile.add(capture(), leaf, lock, rate / dt, rate);
     }
   }

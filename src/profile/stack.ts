@@ -37,9 +37,9 @@ export function capture(): Error {
 }
 
 // The library's own files: everything under the directory holding this module (src/ or dist/).
+const ownFile = callSites(new Error())[0]?.getFileName() ?? '';
 function ownRoot(): string {
-  const file = callSites(new Error())[0]?.getFileName() ?? '';
-  let dir = file.slice(0, file.lastIndexOf('/'));
+  let dir = ownFile.slice(0, ownFile.lastIndexOf('/'));
   if (dir.endsWith('/profile')) dir = dir.slice(0, -'/profile'.length);
   return dir + '/';
 }
@@ -56,6 +56,8 @@ function callSites(e: Error): NodeJS.CallSite[] {
 }
 
 const root = ownRoot();
+// The file named by leaf frames: the bundle (dist/index.js, dist/index.cjs) or, from sources, src/index.ts.
+const leafFile = toPath(ownFile.endsWith('.ts') ? root + 'index.ts' : ownFile);
 const frames = new Map<string, Frame>();
 const byId = new Map<number, Frame>();
 let nextId = 1;
@@ -175,26 +177,17 @@ function resolveSite(cs: NodeJS.CallSite, raw: string): Frame {
 }
 
 /**
- * Resolves a captured stack to frames, leaf first: a synthetic leaf named `leaf` (the mutexprof method, at
- * the position where the user entered the library), then the user's frames. The library's other frames and
- * the microtask-queue frame that separates sync from async frames are dropped.
+ * Resolves a captured stack to frames, leaf first: a synthetic leaf named `leaf` (the mutexprof method, as
+ * Go's leaf is always sync.(*Mutex).Unlock), then the user's frames. The library's own frames and the
+ * microtask-queue frame that separates sync from async frames are dropped.
  */
 export function resolve(e: Error, leaf: string): Frame[] {
-  const sites = callSites(e);
-  const out: Frame[] = [];
-  let entry: NodeJS.CallSite | null = null; // the outermost of the leading library frames: where the user called in
-  for (const cs of sites) {
+  const out: Frame[] = [intern(`leaf:${leaf}`, leaf, leafFile, 0, 0, 0)];
+  for (const cs of callSites(e)) {
     const raw = cs.getFileName() ?? '';
-    if (raw.startsWith(root)) {
-      if (out.length === 0) entry = cs;
-      continue;
-    }
-    if (raw === 'node:internal/process/task_queues') continue;
-    if (out.length >= maxDepth) break;
+    if (raw.startsWith(root) || raw === 'node:internal/process/task_queues') continue;
+    if (out.length > maxDepth) break;
     out.push(resolveSite(cs, raw));
   }
-  // One fixed frame per leaf name and library file (as Go's leaf is always sync.(*Mutex).Unlock at mutex.go).
-  const file = entry === null ? '' : toPath(entry.getFileName() ?? '');
-  out.unshift(intern(`leaf:${leaf}\0${file}`, leaf, file, 0, 0, 0));
   return out;
 }

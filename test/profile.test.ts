@@ -1,0 +1,255 @@
+// The contention profiles' numbers against ground truth, with an injected clock: no sleeps decide anything.
+import { describe, test, expect, beforeEach } from 'vitest';
+import { Mutex, RWMutex, setMutexProfileFraction, setBlockProfileRate, configureProfiler, withLabels } from '../src/index.js';
+import { manualClock, flush, ms, samplesOf, totalsOf, names, track } from './helpers.js';
+
+const clock = manualClock();
+configureProfiler({ now: clock.now, random: () => 0 });
+
+beforeEach(() => {
+  setMutexProfileFraction(1);
+  setBlockProfileRate(1);
+  configureProfiler({ random: () => 0 });
+});
+
+describe('attribution', () => {
+  test('Go fixture attrib/: holder keeps the lock 100 ms while 3 waiters queue → holder charged 300 ms, 1 contention', async () => {
+    const mu = new Mutex({ name: 'attrib' });
+    const entered: string[] = [];
+    async function holder(): Promise<void> {
+      await mu.lock();
+      await flush(); // let the waiters queue
+      clock.advance(100 * ms);
+      mu.unlock();
+    }
+    async function waiter(id: string): Promise<void> {
+      await mu.lock();
+      entered.push(id);
+      clock.advance(50 * ms);
+      mu.unlock();
+    }
+    const h = holder();
+    await Promise.all([waiter('w1'), waiter('w2'), waiter('w3'), h]);
+    expect(entered).toEqual(['w1', 'w2', 'w3']);
+
+    const m = samplesOf('mutex', 'attrib');
+    const byFn = (fn: string) => m.find((e) => names(e)[1] === fn)!;
+    expect(names(byFn('holder'))[0]).toBe('Mutex.unlock');
+    expect(byFn('holder').count).toBe(1);
+    expect(byFn('holder').delay).toBe(300 * ms);
+    // waiters' releases: w1 ends 2 × 50 ms of waiting, w2 ends 50 ms; one stack, two events
+    expect(byFn('waiter')).toMatchObject({ count: 2, delay: 150 * ms });
+    expect(totalsOf('mutex', 'attrib')).toEqual({ count: 3, delay: 450 * ms });
+
+    // block profile: each waiter's own wait (100, 150, 200 ms), at its lock() call
+    const b = samplesOf('block', 'attrib');
+    expect(b).toHaveLength(1);
+    expect(names(b[0]).slice(0, 2)).toEqual(['Mutex.lock', 'waiter']);
+    expect(b[0]).toMatchObject({ count: 3, delay: 450 * ms });
+  });
+
+  test('readers delaying a writer share its wait in proportion', async () => {
+    const rw = new RWMutex({ name: 'share' });
+    await rw.rLock();
+    await rw.rLock();
+    const w = rw.lock();
+    function readerA(): void {
+      rw.rUnlock();
+    }
+    function readerB(): void {
+      rw.rUnlock();
+    }
+    clock.advance(10 * ms);
+    readerA();
+    clock.advance(20 * ms);
+    readerB();
+    (await w)[Symbol.dispose]();
+    const m = samplesOf('mutex', 'share');
+    expect(m.find((e) => names(e)[1] === 'readerA')).toMatchObject({ count: 1, delay: 10 * ms });
+    expect(m.find((e) => names(e)[1] === 'readerB')).toMatchObject({ count: 1, delay: 20 * ms });
+    expect(names(m[0])[0]).toBe('RWMutex.rUnlock');
+    expect(totalsOf('block', 'share')).toEqual({ count: 1, delay: 30 * ms });
+  });
+
+  test('a writer delaying a batch of readers is charged all their waits', async () => {
+    const rw = new RWMutex({ name: 'batch' });
+    await rw.lock();
+    const readers = [0, 1, 2, 3].map((i) => {
+      clock.advance(i * ms); // queue at 0, 1, 3, 6 ms
+      return rw.rLock();
+    });
+    clock.advance(34 * ms); // now 40 ms after the first
+    function writer(): void {
+      rw.unlock();
+    }
+    writer();
+    for (const g of await Promise.all(readers)) g[Symbol.dispose]();
+    const m = samplesOf('mutex', 'batch');
+    expect(m).toHaveLength(1);
+    expect(names(m[0]).slice(0, 2)).toEqual(['RWMutex.unlock', 'writer']);
+    expect(m[0]).toMatchObject({ count: 1, delay: (40 + 39 + 37 + 34) * ms });
+    expect(totalsOf('block', 'batch')).toEqual({ count: 4, delay: 150 * ms });
+  });
+
+  test('aborted waiters keep their wait in the next event’s delay, and in the block profile', async () => {
+    const mu = new Mutex({ name: 'abort' });
+    await mu.lock();
+    const ac = new AbortController();
+    const a = track(mu.lock({ signal: ac.signal }));
+    clock.advance(10 * ms);
+    ac.abort();
+    clock.advance(5 * ms);
+    const b = mu.lock();
+    clock.advance(15 * ms);
+    mu.unlock(); // ends B's 15 ms and carries A's 10 ms
+    (await b)[Symbol.dispose]();
+    await flush();
+    expect(a.state).toBe('rejected');
+    expect(totalsOf('mutex', 'abort')).toEqual({ count: 1, delay: 25 * ms });
+    expect(totalsOf('block', 'abort')).toEqual({ count: 2, delay: 25 * ms });
+  });
+
+  test('an abort with nobody left waiting is still charged to the next release', async () => {
+    const mu = new Mutex({ name: 'abort-alone' });
+    await mu.lock();
+    const ac = new AbortController();
+    const p = mu.lock({ signal: ac.signal });
+    clock.advance(7 * ms);
+    ac.abort();
+    await expect(p).rejects.toBeDefined();
+    mu.unlock();
+    expect(totalsOf('mutex', 'abort-alone')).toEqual({ count: 1, delay: 7 * ms });
+    expect(totalsOf('block', 'abort-alone')).toEqual({ count: 1, delay: 7 * ms });
+  });
+
+  test('readers admitted because the writer ahead aborted: their wait is carried, totals still agree', async () => {
+    const rw = new RWMutex({ name: 'carry' });
+    await rw.rLock();
+    const ac = new AbortController();
+    const w = rw.lock({ signal: ac.signal });
+    const r = rw.rLock();
+    clock.advance(4 * ms);
+    ac.abort();
+    await expect(w).rejects.toBeDefined();
+    (await r)[Symbol.dispose]();
+    rw.rUnlock();
+    expect(totalsOf('mutex', 'carry').delay).toBe(8 * ms);
+    expect(totalsOf('block', 'carry')).toEqual({ count: 2, delay: 8 * ms });
+  });
+
+  test('uncontended locks and waiters queued while profiling was off record nothing', async () => {
+    setMutexProfileFraction(0);
+    setBlockProfileRate(0);
+    const mu = new Mutex({ name: 'off' });
+    await mu.lock();
+    const w = mu.lock();
+    setMutexProfileFraction(1);
+    setBlockProfileRate(1);
+    clock.advance(5 * ms);
+    mu.unlock();
+    (await w)[Symbol.dispose]();
+    await mu.withLock(() => clock.advance(ms));
+    expect(samplesOf('mutex', 'off')).toEqual([]);
+    expect(samplesOf('block', 'off')).toEqual([]);
+  });
+});
+
+describe('rates', () => {
+  test('sampled values are scaled when recorded; later rate changes never rescale them', async () => {
+    const mu = new Mutex({ name: 'scale' });
+    const contend = async (waitMs: number): Promise<void> => {
+      await mu.lock();
+      const w = mu.lock();
+      clock.advance(waitMs * ms);
+      mu.unlock();
+      (await w)[Symbol.dispose]();
+    };
+    setMutexProfileFraction(4); // random() = 0 → every event sampled, weighted ×4
+    await contend(10);
+    expect(totalsOf('mutex', 'scale')).toEqual({ count: 4, delay: 40 * ms });
+    expect(setMutexProfileFraction(1)).toBe(4);
+    await contend(10);
+    expect(totalsOf('mutex', 'scale')).toEqual({ count: 5, delay: 50 * ms });
+    setMutexProfileFraction(0);
+    await contend(10);
+    expect(totalsOf('mutex', 'scale')).toEqual({ count: 5, delay: 50 * ms });
+  });
+
+  test('the block rate keeps long waits whole and weights short sampled ones (unbiased)', async () => {
+    const mu = new Mutex({ name: 'blockrate' });
+    setMutexProfileFraction(0);
+    setBlockProfileRate(10 * ms);
+    const contend = async (waitNs: number): Promise<void> => {
+      await mu.lock();
+      const w = mu.lock();
+      clock.advance(waitNs);
+      mu.unlock();
+      (await w)[Symbol.dispose]();
+    };
+    await contend(30 * ms); // ≥ rate: count 1, delay 30 ms
+    expect(totalsOf('block', 'blockrate')).toEqual({ count: 1, delay: 30 * ms });
+    await contend(2 * ms); // < rate, sampled (random 0): count rate/dt = 5, delay rate = 10 ms
+    expect(totalsOf('block', 'blockrate')).toEqual({ count: 6, delay: 40 * ms });
+    configureProfiler({ random: () => 0.5 });
+    await contend(2 * ms); // kept with probability 0.2: 0.5 is not below it
+    expect(totalsOf('block', 'blockrate')).toEqual({ count: 6, delay: 40 * ms });
+  });
+
+  test.each([
+    ['setMutexProfileFraction', setMutexProfileFraction],
+    ['setBlockProfileRate', setBlockProfileRate],
+  ] as const)('%s rejects bad rates and changes nothing', (_n, set) => {
+    set(3);
+    for (const bad of [1.5, NaN, Infinity, -Infinity, 2 ** 60]) expect(() => set(bad)).toThrow(RangeError);
+    for (const bad of ['1', null, undefined, {}, 1n]) expect(() => set(bad as unknown as number)).toThrow(TypeError);
+    expect(set(0)).toBe(3); // unchanged by the bad calls
+  });
+
+  test('setMutexProfileFraction(-1) only reads; setBlockProfileRate(≤0) turns off', () => {
+    setMutexProfileFraction(7);
+    expect(setMutexProfileFraction(-1)).toBe(7);
+    expect(setMutexProfileFraction(-5)).toBe(7);
+    setBlockProfileRate(9);
+    expect(setBlockProfileRate(-3)).toBe(9);
+    expect(setBlockProfileRate(1)).toBe(0);
+  });
+});
+
+describe('labels', () => {
+  test('lock name and nested withLabels (inner wins), across awaits, on both profiles', async () => {
+    const mu = new Mutex({ name: 'labelled' });
+    await withLabels({ route: '/outer', tenant: 'a' }, async () => {
+      await withLabels({ route: '/inner' }, async () => {
+        await flush();
+        await mu.lock();
+        const w = withLabels({ who: 'waiter' }, () => mu.lock());
+        await flush();
+        clock.advance(3 * ms);
+        mu.unlock();
+        (await w)[Symbol.dispose]();
+      });
+    });
+    const [m] = samplesOf('mutex', 'labelled');
+    expect(m.labels?.pairs).toEqual([
+      ['route', '/inner'],
+      ['tenant', 'a'],
+    ]);
+    const [b] = samplesOf('block', 'labelled');
+    expect(b.labels?.pairs).toEqual([
+      ['route', '/inner'],
+      ['tenant', 'a'],
+      ['who', 'waiter'],
+    ]);
+  });
+
+  test('withLabels rejects bad input and runs nothing', () => {
+    let ran = false;
+    const fn = (): void => void (ran = true);
+    expect(() => withLabels(null as unknown as Record<string, string>, fn)).toThrow(TypeError);
+    expect(() => withLabels({ a: 1 } as unknown as Record<string, string>, fn)).toThrow(/must be a string/);
+    expect(() => withLabels({ lock: 'x' }, fn)).toThrow(/reserved/);
+    expect(() => withLabels({ a: 'b' }, 3 as unknown as () => void)).toThrow(TypeError);
+    expect(ran).toBe(false);
+    expect(withLabels({ a: 'b' }, () => 5)).toBe(5);
+  });
+});
