@@ -60,22 +60,18 @@ export class Mutex extends WaitQueue {
   unlock(): void {
     if (!this.#locked) throw new Error(`mutexprof: unlock of unlocked ${this._describe()}`);
     this.#gen = (this.#gen + 1) | 0;
-    const w = this._head;
-    if (w === null && this._carry === 0) {
+    if (this._head === null && this._carry === 0) {
       this.#locked = false;
       return;
     }
-    this.#handOff();
-  }
-
-  #handOff(): void {
-    const at = this._timed !== 0 || this._carry !== 0 ? this._releaseEvent(LEAF_UNLOCK) : 0;
+    const event = this._timed !== 0 || this._carry !== 0;
+    const at = event ? this._releaseEvent(LEAF_UNLOCK) : 0;
     const w = this._head;
     if (w === null) {
       this.#locked = false;
       return;
     }
-    this._dequeue(w, at);
+    this._dequeue(w, event, at);
     this._grant(w);
   }
 

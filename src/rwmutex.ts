@@ -107,9 +107,10 @@ export class RWMutex extends WaitQueue {
       );
     }
     this.#gen = (this.#gen + 1) | 0;
-    const at = this._timed !== 0 || this._carry !== 0 ? this._releaseEvent(LEAF_UNLOCK) : 0;
+    const event = this._timed !== 0 || this._carry !== 0;
+    const at = event ? this._releaseEvent(LEAF_UNLOCK) : 0;
     this.#writer = false;
-    this.#admit(at);
+    this.#admit(event, at);
   }
 
   /** Releases one read lock. Throws if no reader holds the lock. */
@@ -148,23 +149,24 @@ export class RWMutex extends WaitQueue {
 
   #readUnlocked(): void {
     if (--this.#readers === 0) this.#session = (this.#session + 1) | 0;
-    const at = this._timed !== 0 || this._carry !== 0 ? this._releaseEvent(LEAF_RUNLOCK) : 0;
-    if (this.#readers === 0) this.#admit(at);
+    const event = this._timed !== 0 || this._carry !== 0;
+    const at = event ? this._releaseEvent(LEAF_RUNLOCK) : 0;
+    if (this.#readers === 0) this.#admit(event, at);
   }
 
-  /** Admits the head writer, or every reader ahead of the next writer. `at`: the release event, or 0. */
-  #admit(at: number): void {
+  /** Admits the head writer, or every reader ahead of the next writer; `event`: by a release event at `at`. */
+  #admit(event: boolean, at: number): void {
     let w = this._head;
     if (w === null || this.#writer) return;
     if (w.write) {
       if (this.#readers !== 0) return;
-      this._dequeue(w, at);
+      this._dequeue(w, event, at);
       this._grant(w);
       return;
     }
     while (w !== null && !w.write) {
       const next: Waiter | null = w.next;
-      this._dequeue(w, at);
+      this._dequeue(w, event, at);
       this._grant(w);
       w = next;
     }
@@ -196,7 +198,7 @@ export class RWMutex extends WaitQueue {
 
   /** @internal A queued writer gave up: readers queued behind it may be able to join the current ones. */
   override _afterAbort(w: Waiter): void {
-    if (w.write && this._head !== null && !this._head.write) this.#admit(0);
+    if (w.write && this._head !== null && !this._head.write) this.#admit(false, 0);
   }
 
   /** @internal */

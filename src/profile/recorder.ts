@@ -21,7 +21,7 @@
 // ─────────────────────────────────────────────────────────────────────────────────────────────────────────────
 
 import { performance } from 'node:perf_hooks';
-import { capture, resolve, syntheticFrame, setMaxDepth, getMaxDepth, type Frame } from './stack.js';
+import { capture, captureLimit, resolve, syntheticFrame, setMaxDepth, getMaxDepth, type Frame } from './stack.js';
 import { currentLabels, type LabelSet } from './labels.js';
 
 /** Whether waiters take an enqueue timestamp: some profile is on. Read by the wait queue. */
@@ -124,16 +124,27 @@ interface Pending {
 
 const OVERFLOW = 'mutexprof.overflow';
 
+// Aggregation without building key strings: a trie over frame ids, each node holding the samples (one per
+// lock × labels) whose stack ends there.
+interface Node {
+  children: Map<number, Node> | null;
+  samples: Map<string, Entry> | null;
+}
+
 /** One cumulative profile: aggregated entries plus captured-but-unresolved events. */
 export class Recorder {
-  readonly entries = new Map<string, Entry>();
-  overflow: Entry | null = null;
+  private readonly root: Node = { children: null, samples: null };
+  private readonly entries: Entry[] = [];
+  private overflow: Entry | null = null;
   private pending: Pending[] = [];
 
   add(stack: Error, leaf: string, lock: string, count: number, delay: number): void {
-    this.pending.push({ stack, leaf, lock, labels: currentLabels(), count, delay });
-    if (this.pending.length >= MAX_PENDING) this.drain();
-    else scheduleDrain();
+    const p: Pending = { stack, leaf, lock, labels: currentLabels(), count, delay };
+    // Past the bound (a burst with no turn of the event loop in between) resolve this one event now: the
+    // release pays one resolution, never a whole batch, and memory stays bounded.
+    if (this.pending.length >= MAX_PENDING) return this.aggregate(p);
+    this.pending.push(p);
+    scheduleDrain();
   }
 
   /** Resolves pending stacks and aggregates them. */
@@ -141,36 +152,47 @@ export class Recorder {
     const batch = this.pending;
     if (batch.length === 0) return;
     this.pending = [];
-    for (const p of batch) {
-      const frames = resolve(p.stack, p.leaf);
-      let key = '';
-      for (const f of frames) key += f.id + ',';
-      key += '|' + p.lock + '|' + (p.labels?.key ?? '');
-      let e = this.entries.get(key);
-      if (e === undefined) {
-        if (this.entries.size >= maxEntries) {
-          e = this.overflow ??= { key: OVERFLOW, frames: [syntheticFrame(OVERFLOW)], lock: '', labels: null, count: 0, delay: 0 };
-        } else {
-          e = { key, frames, lock: p.lock, labels: p.labels, count: 0, delay: 0 };
-          this.entries.set(key, e);
-        }
-      }
-      e.count += p.count;
-      e.delay += p.delay;
+    for (const p of batch) this.aggregate(p);
+  }
+
+  private aggregate(p: Pending): void {
+    const frames = resolve(p.stack, p.leaf);
+    let node = this.root;
+    for (const f of frames) {
+      const children = (node.children ??= new Map());
+      let next = children.get(f.id);
+      if (next === undefined) children.set(f.id, (next = { children: null, samples: null }));
+      node = next;
     }
+    const sk = p.labels === null ? p.lock : p.lock + '\0' + p.labels.key;
+    const samples = (node.samples ??= new Map());
+    let e = samples.get(sk);
+    if (e === undefined) {
+      if (this.entries.length >= maxEntries) {
+        e = this.overflow ??= { key: OVERFLOW, frames: [syntheticFrame(OVERFLOW)], lock: '', labels: null, count: 0, delay: 0 };
+      } else {
+        let key = '';
+        for (const f of frames) key += f.id + ',';
+        e = { key: key + '|' + sk, frames, lock: p.lock, labels: p.labels, count: 0, delay: 0 };
+        samples.set(sk, e);
+        this.entries.push(e);
+      }
+    }
+    e.count += p.count;
+    e.delay += p.delay;
   }
 
   /** Distinct samples, after draining. */
   size(): number {
     this.drain();
-    return this.entries.size + (this.overflow ? 1 : 0);
+    return this.entries.length + (this.overflow ? 1 : 0);
   }
 
   /** A copy of every sample, largest delay first. */
   snapshot(): Entry[] {
     this.drain();
     const out: Entry[] = [];
-    for (const e of this.entries.values()) out.push({ ...e });
+    for (const e of this.entries) out.push({ ...e });
     if (this.overflow) out.push({ ...this.overflow });
     out.sort((a, b) => b.delay - a.delay);
     return out;
@@ -192,12 +214,22 @@ function drainAll(): void {
   blockProfile.drain();
 }
 
-/** A release event of `delay` ns on lock `lock`: sample it, capture the releaser's stack. */
-export function mutexEvent(lock: string, delay: number, leaf: string): void {
+/** Draws whether the next release event of a lock is sampled: returns its weight (the fraction), or 0. */
+export function drawMutexSample(): number {
   const rate = mutexRate;
-  if (rate <= 0) return;
-  if (rate !== 1 && random() * rate >= 1) return;
-  mutexProfile.add(capture(), leaf, lock, rate, rate * delay);
+  if (rate <= 0) return 0;
+  return rate === 1 || random() * rate < 1 ? rate : 0;
+}
+
+/** A sampled release event of `delay` ns on lock `lock`: capture the releaser's stack, weight it. */
+export function mutexEvent(lock: string, weight: number, delay: number, leaf: string): void {
+  if (mutexRate <= 0) return; // turned off since the draw
+  // capture() inlined by hand: every frame on the stack costs V8 time to record
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = captureLimit();
+  const stack = new Error();
+  Error.stackTraceLimit = limit;
+  mutexProfile.add(stack, leaf, lock, weight, weight * delay);
 }
 
 /** Blocks on a timed waiter's promise, then records its wait in the block profile. */

@@ -27,10 +27,15 @@ export function getMaxDepth(): number {
   return maxDepth;
 }
 
+/** Frames to capture: the user's maxDepth plus room for the library's own frames, dropped later. */
+export function captureLimit(): number {
+  return maxDepth + 8;
+}
+
 /** Captures the current stack, cheaply (no formatting). */
 export function capture(): Error {
   const limit = Error.stackTraceLimit;
-  Error.stackTraceLimit = maxDepth + 8; // room for the library's own frames, dropped later
+  Error.stackTraceLimit = maxDepth + 8;
   const e = new Error();
   Error.stackTraceLimit = limit;
   return e;
@@ -162,19 +167,27 @@ function functionName(cs: NodeJS.CallSite, startLine: number): string {
   return fn;
 }
 
-const resolved = new Map<string, Frame>();
+// Resolution cache: file → (line, column) → the frames seen there (usually one; more if names differ).
+const resolved = new Map<string, Map<number, Frame[]>>();
 
 function resolveSite(cs: NodeJS.CallSite, raw: string): Frame {
-  const key = `${raw}:${cs.getLineNumber()}:${cs.getColumnNumber()}:${cs.getFunctionName()}:${cs.isToplevel() ? '' : cs.getTypeName()}:${cs.isConstructor()}`;
-  let f = resolved.get(key);
-  if (f === undefined) {
-    const p = position(cs, raw);
-    const name = functionName(cs, p.startLine);
-    f = intern(`${name}\0${p.file}\0${p.line}\0${p.column}`, name, p.file, p.line, p.column, p.startLine);
-    resolved.set(key, f);
-  }
+  let byPos = resolved.get(raw);
+  if (byPos === undefined) resolved.set(raw, (byPos = new Map()));
+  const line = cs.getLineNumber() ?? 0;
+  const pos = line * 0x100000 + (cs.getColumnNumber() ?? 0);
+  let seen = byPos.get(pos);
+  const fn = cs.getFunctionName();
+  if (seen !== undefined) {
+    for (const f of seen) if (rawNames.get(f) === fn) return f;
+  } else byPos.set(pos, (seen = []));
+  const p = position(cs, raw);
+  const name = functionName(cs, p.startLine);
+  const f = intern(`${name}\0${p.file}\0${p.line}\0${p.column}`, name, p.file, p.line, p.column, p.startLine);
+  rawNames.set(f, fn);
+  seen.push(f);
   return f;
 }
+const rawNames = new WeakMap<Frame, string | null>();
 
 /**
  * Resolves a captured stack to frames, leaf first: a synthetic leaf named `leaf` (the mutexprof method, as
