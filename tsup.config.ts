@@ -11,4 +11,5 @@ export default defineConfig({
   platform: 'node',
   splitting: false,
   external: ['express'],
+  shims: true,
 });

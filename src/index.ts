@@ -11,3 +11,5 @@ export { setMutexProfileFraction, setBlockProfileRate, configureProfiler, type P
 export { withLabels, type LabelSet } from './profile/labels.js';
 export type { Frame } from './profile/stack.js';
 export { lookup, allProfiles, deltaSnapshot, type ContentionProfile, type ProfileSnapshot } from './profile/lookup.js';
+export { pprofHandler, pprofRouter, startPprofServer, type PprofRequestHandler, type PprofServerOptions } from './http/handlers.js';
+export type { PprofOptions } from './http/pprof.js';

@@ -1,0 +1,232 @@
+// /debug/pprof over HTTP, against Go's net/http/pprof behaviour: node:http handler, Express 5 and Express 4.
+import { describe, test, expect, beforeAll, afterAll } from 'vitest';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, symlinkSync, mkdirSync } from 'node:fs';
+import http from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { gunzipSync } from 'node:zlib';
+import { once } from 'node:events';
+import { Profile } from 'pprof-format';
+import { Mutex, pprofHandler, startPprofServer, setMutexProfileFraction } from '../src/index.js';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+
+interface Reply {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: Buffer;
+}
+
+export function request(port: number, method: string, path: string, headers: Record<string, string> = {}, body?: string): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, method, path, headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** Starts test/fixtures/server.mjs where `express` resolves to the given package (or none for node:http). */
+async function startFixture(kind: 'http' | 'express5' | 'express4'): Promise<{ port: number; child: ChildProcess }> {
+  const dir = mkdtempSync(join(tmpdir(), `mutexprof-${kind}-`));
+  mkdirSync(join(dir, 'node_modules'));
+  if (kind !== 'http') symlinkSync(join(root, 'node_modules', kind === 'express5' ? 'express' : 'express4'), join(dir, 'node_modules', 'express'));
+  const child = spawn(process.execPath, [join(root, 'test/fixtures/server.mjs'), kind === 'http' ? 'http' : 'express'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const [line] = (await once(child.stdout!, 'data')) as [Buffer];
+  const { port } = JSON.parse(line.toString()) as { port: number };
+  if (kind !== 'http') expect(stderr).toMatch(kind === 'express5' ? /^express 5\./ : /^express 4\./);
+  return { port, child };
+}
+
+const decode = (body: Buffer): Profile => Profile.decode(gunzipSync(body));
+
+describe.each(['http', 'express5', 'express4'] as const)('%s', (kind) => {
+  let port = 0;
+  let child: ChildProcess;
+  beforeAll(async () => {
+    ({ port, child } = await startFixture(kind));
+  });
+  afterAll(() => {
+    child.kill();
+  });
+  const get = (path: string, headers?: Record<string, string>): Promise<Reply> => request(port, 'GET', path, headers);
+  const expectGoError = (r: Reply, status: number, message: string): void => {
+    expect(r.status).toBe(status);
+    expect(r.headers['content-type']).toBe('text/plain; charset=utf-8');
+    expect(r.headers['x-go-pprof']).toBe('1');
+    expect(r.headers['content-disposition']).toBeUndefined();
+    expect(r.body.toString()).toBe(message + '\n');
+  };
+
+  test('/debug/pprof redirects to /debug/pprof/', async () => {
+    const r = await get('/debug/pprof');
+    expect(r.status).toBe(301);
+    expect(r.headers.location).toBe('/debug/pprof/');
+    expect(r.headers['content-type']).toBe('text/html; charset=utf-8');
+  });
+
+  test('the index lists both profiles with counts and debug=1 links', async () => {
+    const r = await get('/debug/pprof/');
+    expect(r.status).toBe(200);
+    expect(r.headers['content-type']).toBe('text/html; charset=utf-8');
+    expect(r.headers['x-content-type-options']).toBe('nosniff');
+    const html = r.body.toString();
+    expect(html).toMatch(/<tr><td>[1-9]\d*<\/td><td><a href='mutex\?debug=1'>mutex<\/a><\/td><\/tr>/);
+    expect(html).toMatch(/<a href='block\?debug=1'>block<\/a>/);
+    expect(html).toContain('Stack traces of holders of contended mutexes');
+  });
+
+  test.each(['mutex', 'block'])('GET /debug/pprof/%s: gzipped pprof with Go’s headers', async (name) => {
+    const r = await get(`/debug/pprof/${name}?gc=1`);
+    expect(r.status).toBe(200);
+    expect(r.headers['content-type']).toBe('application/octet-stream');
+    expect(r.headers['content-disposition']).toBe(`attachment; filename="${name}"`);
+    expect(r.headers['x-content-type-options']).toBe('nosniff');
+    expect(Number(r.headers['content-length'])).toBe(r.body.length);
+    const p = decode(r.body);
+    const strings = p.stringTable.strings;
+    expect(strings).toContain(name === 'mutex' ? 'holdFixture' : 'waitFixture');
+    expect(strings).toContain('fixture');
+    expect(strings).toContain('/fixture');
+  });
+
+  test('HEAD gives the headers without a body; other methods get 405 with Allow', async () => {
+    const h = await request(port, 'HEAD', '/debug/pprof/mutex');
+    expect(h.status).toBe(200);
+    expect(h.headers['content-disposition']).toBe('attachment; filename="mutex"');
+    expect(Number(h.headers['content-length'])).toBeGreaterThan(0);
+    expect(h.body.length).toBe(0);
+    for (const m of ['POST', 'PUT', 'DELETE']) {
+      const r = await request(port, m, '/debug/pprof/mutex');
+      expectGoError(r, 405, 'Method Not Allowed');
+      expect(r.headers.allow).toBe('GET, HEAD');
+    }
+  });
+
+  test('?debug=N (N ≠ 0) serves the legacy text; unparsable debug means 0, as in Go', async () => {
+    for (const d of ['1', '2', '-1']) {
+      const r = await get(`/debug/pprof/mutex?debug=${d}`);
+      expect(r.headers['content-type']).toBe('text/plain; charset=utf-8');
+      expect(r.headers['content-disposition']).toBeUndefined();
+      expect(r.body.toString()).toMatch(/^--- mutex:\ncycles\/second=1000000000\nsampling period=1\n\d+ \d+ @/);
+    }
+    expect((await get('/debug/pprof/block?debug=1')).body.toString()).toMatch(/^--- contention:\n/);
+    expect((await get('/debug/pprof/mutex?debug=abc')).headers['content-type']).toBe('application/octet-stream');
+  });
+
+  test('bad seconds: 400 with Go’s wording, every time', async () => {
+    for (const s of ['abc', '0', '-1', '1.5', '61', '99999999999999999999', '9'.repeat(3000), '0x10', ' 1', '1e3']) {
+      expectGoError(await get(`/debug/pprof/mutex?seconds=${encodeURIComponent(s)}`), 400, 'invalid value for "seconds" - must be a positive integer no larger than 60');
+    }
+    expectGoError(await get('/debug/pprof/mutex?seconds=1&debug=1'), 400, 'seconds and debug params are incompatible');
+    expect((await get('/debug/pprof/mutex?seconds=')).status).toBe(200); // empty seconds is ignored, as in Go
+  });
+
+  test('unknown profiles, trailing slashes and long queries', async () => {
+    expectGoError(await get('/debug/pprof/nosuch'), 404, 'Unknown profile');
+    expectGoError(await get('/debug/pprof/mutex/'), 404, 'Unknown profile');
+    expectGoError(await get('/debug/pprof/heap'), 404, 'Unknown profile');
+    const long = await get(`/debug/pprof/mutex?debug=1&junk=${'x'.repeat(12_000)}`);
+    expect(long.status).toBe(200);
+    expect(long.body.toString()).toMatch(/^--- mutex:/);
+  });
+
+  test('authorize: false → 403', async () => {
+    expectGoError(await get('/debug/pprof/mutex', { 'x-deny': '1' }), 403, 'Forbidden');
+  });
+
+  test('?seconds=1: a delta profile with duration and filename mutex-delta', async () => {
+    const r = await get('/debug/pprof/mutex?seconds=1');
+    expect(r.status).toBe(200);
+    expect(r.headers['content-disposition']).toBe('attachment; filename="mutex-delta"');
+    const p = decode(r.body);
+    expect(Number(p.durationNanos)).toBeGreaterThanOrEqual(1e9);
+    expect(Number(p.durationNanos)).toBeLessThan(3e9);
+    expect(p.sample).toHaveLength(0); // no contention during the window: all-zero samples dropped
+  });
+
+  test('symbolz answers for the pseudo addresses of the text format', async () => {
+    expect((await get('/debug/pprof/symbol')).body.toString()).toBe('num_symbols: 1\n');
+    const text = (await get('/debug/pprof/mutex?debug=1')).body.toString();
+    const addrs = text.split('\n')[3].split('@ ')[1].split(' ');
+    const r = await request(port, 'POST', '/debug/pprof/symbol', {}, addrs.map((a) => '0x' + (parseInt(a, 16) - 1).toString(16)).join('+'));
+    expect(r.body.toString()).toMatch(/^0x[0-9a-f]+ Mutex\.unlock\n0x[0-9a-f]+ holdFixture\n/);
+  });
+});
+
+describe('pprofHandler in process', () => {
+  test('other paths: 404 without next, next() with it', async () => {
+    const h = pprofHandler();
+    const server = http.createServer((req, res) => h(req, res));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as { port: number }).port;
+    expect((await request(port, 'GET', '/elsewhere')).status).toBe(404);
+    let nexted = false;
+    const s2 = http.createServer((req, res) =>
+      h(req, res, () => {
+        nexted = true;
+        res.end('next');
+      }),
+    );
+    await new Promise<void>((r) => s2.listen(0, '127.0.0.1', r));
+    const p2 = (s2.address() as { port: number }).port;
+    expect((await request(p2, 'GET', '/elsewhere')).body.toString()).toBe('next');
+    expect(nexted).toBe(true);
+    server.close();
+    s2.close();
+  });
+
+  test('bad options throw at construction', () => {
+    expect(() => pprofHandler({ maxSeconds: 0 })).toThrow(RangeError);
+    expect(() => pprofHandler({ authorize: 1 as unknown as () => boolean })).toThrow(TypeError);
+  });
+
+  test('many concurrent delta requests, some clients leaving: right answers, nothing left behind', async () => {
+    setMutexProfileFraction(1);
+    const server = await startPprofServer({ port: 0 });
+    const port = (server.address() as { port: number }).port;
+    expect((server.address() as { address: string }).address).toBe('127.0.0.1');
+    const timers = (): number => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    const baseline = timers();
+    const mu = new Mutex({ name: 'during-delta' });
+    const finishing = Array.from({ length: 12 }, () => request(port, 'GET', '/debug/pprof/mutex?seconds=1'));
+    const leaving = Array.from({ length: 12 }, () => {
+      const ac = new AbortController();
+      const p = fetch(`http://127.0.0.1:${port}/debug/pprof/mutex?seconds=1`, { signal: ac.signal }).catch((e: unknown) => e);
+      setTimeout(() => ac.abort(), 100);
+      return p;
+    });
+    // contention inside the window shows up in every finished delta
+    await mu.lock();
+    const w = mu.lock();
+    await new Promise((r) => setTimeout(r, 200));
+    mu.unlock();
+    (await w)[Symbol.dispose]();
+    const done = await Promise.all(finishing);
+    for (const r of done) {
+      expect(r.status).toBe(200);
+      const p = decode(r.body);
+      expect(p.stringTable.strings).toContain('during-delta');
+    }
+    for (const e of await Promise.all(leaving)) expect((e as Error).name).toBe('AbortError');
+    await new Promise((r) => setTimeout(r, 50));
+    expect(timers()).toBeLessThanOrEqual(baseline);
+    server.close();
+    setMutexProfileFraction(0);
+  });
+
+  test('startPprofServer rejects bad arguments and busy ports', async () => {
+    await expect(startPprofServer({ port: -1 })).rejects.toThrow(RangeError);
+    const s = await startPprofServer({ port: 0 });
+    const port = (s.address() as { port: number }).port;
+    await expect(startPprofServer({ port })).rejects.toMatchObject({ code: 'EADDRINUSE' });
+    s.close();
+  });
+});
