@@ -16,9 +16,9 @@ const HOST = process.env.HOST ?? '127.0.0.1';
 const LOAD_SECONDS = Number(process.env.LOAD_SECONDS ?? 600); // the load loop stops by itself
 const CONCURRENCY = Number(process.env.LOAD_CONCURRENCY ?? 24);
 
-// Go's defaults for a service that wants the profiles: 1 in 10 contention events, waits ≥ 100 µs.
-setMutexProfileFraction(10);
-setBlockProfileRate(100_000);
+// A typical production setting: 1 in 10 contention events, every wait ≥ 100 µs (shorter ones sampled).
+setMutexProfileFraction(Number(process.env.MUTEX_PROFILE_FRACTION ?? 10));
+setBlockProfileRate(Number(process.env.BLOCK_PROFILE_RATE ?? 100_000));
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 /** Some CPU work standing in for parsing or serialising. */
@@ -33,15 +33,15 @@ class UserCache {
 
   async get(id: string): Promise<{ id: string; name: string }> {
     const hit = this.#users.get(id);
-    if (hit && Date.now() - hit.loadedAt < 1_000) return hit;
+    if (hit && Date.now() - hit.loadedAt < 250) return hit;
     using _ = await this.#mu.lock();
     const again = this.#users.get(id); // somebody may have refilled it while we waited
-    if (again && Date.now() - again.loadedAt < 1_000) return again;
-    return this.#refill(id);
+    if (again && Date.now() - again.loadedAt < 250) return again;
+    return await this.#refill(id); // await: `using` releases when the function returns
   }
 
   async #refill(id: string): Promise<{ id: string; name: string }> {
-    await sleep(3); // the database round trip, holding the lock
+    await sleep(4); // the database round trip, holding the lock
     const user = { id, name: `user-${id}`, loadedAt: Date.now() };
     this.#users.set(id, user);
     return user;
@@ -54,8 +54,8 @@ class SettingsStore {
 
   read(): Promise<Record<string, string>> {
     return this.#rw.withRLock(async () => {
-      await sleep(0);
-      return this.#settings;
+      await null; // e.g. a lazy decode
+      return { ...this.#settings };
     });
   }
 
@@ -78,7 +78,7 @@ class EventQueue {
 
   async push(event: string): Promise<void> {
     this.#pending.push(event);
-    if (this.#pending.length >= 50) await this.flush();
+    if (this.#pending.length >= 20) await this.flush();
   }
 
   async flush(): Promise<void> {
@@ -150,11 +150,11 @@ async function load(base: string): Promise<void> {
     while (Date.now() < until && server.listening) {
       const i = n++;
       const req =
-        i % 200 === 0
+        i % 400 === 0
           ? fetch(`${base}/admin/reload`, { method: 'POST' })
           : i % 3 === 0
             ? fetch(`${base}/events`, { method: 'POST' })
-            : fetch(`${base}/users/${i % 100}`);
+            : fetch(`${base}/users/${i % 50}`);
       try {
         await (await req).arrayBuffer();
       } catch {
