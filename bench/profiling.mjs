@@ -169,7 +169,7 @@ export async function profilingBenchmarks({ quick = false } = {}) {
   for (let i = 0; i < 10_000; i++) {
     await mu.lock();
     const w = mu.lock();
-    a(i, 14, () => mu.unlock());
+    a(i * 2, 14, () => mu.unlock()); // bits 0..13 of i pick the path: 10 000 distinct stacks
     (await w)[Symbol.dispose]();
     if (i % 500 === 0) await new Promise((r) => setImmediate(r));
   }

@@ -3,12 +3,12 @@
 import { promisify } from 'node:util';
 import { gzip as gzipCb, constants as zlibConstants } from 'node:zlib';
 import { performance } from 'node:perf_hooks';
-import { Function as PFunction, Label, Line, Location, Mapping, Profile, Sample, StringTable, ValueType } from 'pprof-format';
+import { Function as PFunction, Label, Line, Location, Mapping, Profile, Sample, StringTable, ValueType, emptyTableToken } from 'pprof-format';
 import type { Entry } from './recorder.js';
 import type { Frame } from './stack.js';
 
 const gzip = promisify(gzipCb);
-const YIELD_EVERY = 1000;
+const YIELD_EVERY = 500;
 
 export interface BuildOptions {
   /** Profile time in ns since the epoch; default now. */
@@ -93,8 +93,35 @@ export async function buildProfile(entries: readonly Entry[], options: BuildOpti
   });
 }
 
-/** Serializes and gzips a profile without blocking the event loop for long (async encoder, zlib off-thread). */
+const CHUNK = 500;
+
+/**
+ * Serializes and gzips a profile without blocking the event loop for long. A protobuf message is the
+ * concatenation of its fields, so the repeated fields (samples, locations, functions) are encoded in chunks of
+ * partial profiles, yielding between chunks; zlib then compresses on its thread pool.
+ */
 export async function encodeProfile(profile: Profile): Promise<Buffer> {
-  const raw = await profile.encodeAsync();
-  return gzip(raw, { level: zlibConstants.Z_BEST_SPEED });
+  const parts: Uint8Array[] = [new Profile({ sampleType: profile.sampleType, stringTable: new StringTable(emptyTableToken) }).encode()];
+  const chunked = async (key: 'sample' | 'location' | 'function'): Promise<void> => {
+    const items = profile[key];
+    for (let i = 0; i < items.length; i += CHUNK) {
+      const part = new Profile({ stringTable: new StringTable(emptyTableToken) });
+      (part[key] as unknown[]) = items.slice(i, i + CHUNK);
+      parts.push(part.encode());
+      await yieldToLoop();
+    }
+  };
+  await chunked('sample');
+  await chunked('location');
+  await chunked('function');
+  const rest = new Profile({
+    mapping: profile.mapping,
+    stringTable: profile.stringTable,
+    timeNanos: profile.timeNanos,
+    durationNanos: profile.durationNanos,
+    periodType: profile.periodType,
+    period: profile.period,
+  });
+  parts.push(rest.encode());
+  return gzip(Buffer.concat(parts), { level: zlibConstants.Z_BEST_SPEED });
 }
