@@ -104,27 +104,24 @@ function route(path: string, fn: (req: express.Request) => Promise<unknown>): ex
   };
 }
 
+async function getUser(req: express.Request): Promise<unknown> {
+  return { user: await users.get(String(req.params.id)), settings: await settings.read() };
+}
+async function postEvent(): Promise<unknown> {
+  await settings.read();
+  await events.push(`event ${Date.now()}`);
+  return { ok: true };
+}
+async function reloadSettings(): Promise<unknown> {
+  await settings.reload();
+  return { reloaded: true };
+}
+
 const app = express();
 app.use('/debug/pprof', pprofRouter());
-app.get(
-  '/users/:id',
-  route('/users/:id', async (req) => ({ user: await users.get(String(req.params.id)), settings: await settings.read() })),
-);
-app.post(
-  '/events',
-  route('/events', async () => {
-    await settings.read();
-    await events.push(`event ${Date.now()}`);
-    return { ok: true };
-  }),
-);
-app.post(
-  '/admin/reload',
-  route('/admin/reload', async () => {
-    await settings.reload();
-    return { reloaded: true };
-  }),
-);
+app.get('/users/:id', route('/users/:id', getUser));
+app.post('/events', route('/events', postEvent));
+app.post('/admin/reload', route('/admin/reload', reloadSettings));
 
 const server = app.listen(PORT, HOST, () => {
   const addr = server.address();

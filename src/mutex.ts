@@ -36,12 +36,14 @@ export class Mutex extends WaitQueue {
 
   #lockSlow(options: LockOptions | undefined): Promise<Guard> {
     let signal: AbortSignal | undefined;
-    try {
-      signal = checkOptions(options, 'Mutex.lock');
-    } catch (e) {
-      return Promise.reject(e);
+    if (options !== undefined) {
+      try {
+        signal = checkOptions(options, 'Mutex.lock');
+      } catch (e) {
+        return Promise.reject(e);
+      }
+      if (signal?.aborted) return Promise.reject(signal.reason);
     }
-    if (signal?.aborted) return Promise.reject(signal.reason);
     if (!this.#locked) {
       this.#locked = true;
       return Promise.resolve(newGuard(this, this.#gen, false));

@@ -44,12 +44,14 @@ export class RWMutex extends WaitQueue {
 
   #lockSlow(options: LockOptions | undefined): Promise<Guard> {
     let signal: AbortSignal | undefined;
-    try {
-      signal = checkOptions(options, 'RWMutex.lock');
-    } catch (e) {
-      return Promise.reject(e);
+    if (options !== undefined) {
+      try {
+        signal = checkOptions(options, 'RWMutex.lock');
+      } catch (e) {
+        return Promise.reject(e);
+      }
+      if (signal?.aborted) return Promise.reject(signal.reason);
     }
-    if (signal?.aborted) return Promise.reject(signal.reason);
     if (!this.#writer && this.#readers === 0 && this._head === null) {
       this.#writer = true;
       return Promise.resolve(newGuard(this, this.#gen, false));
@@ -69,12 +71,14 @@ export class RWMutex extends WaitQueue {
 
   #rLockSlow(options: LockOptions | undefined): Promise<Guard> {
     let signal: AbortSignal | undefined;
-    try {
-      signal = checkOptions(options, 'RWMutex.rLock');
-    } catch (e) {
-      return Promise.reject(e);
+    if (options !== undefined) {
+      try {
+        signal = checkOptions(options, 'RWMutex.rLock');
+      } catch (e) {
+        return Promise.reject(e);
+      }
+      if (signal?.aborted) return Promise.reject(signal.reason);
     }
-    if (signal?.aborted) return Promise.reject(signal.reason);
     if (!this.#writer && this._head === null) {
       this.#readers++;
       return Promise.resolve(newGuard(this, this.#session, true));

@@ -27,17 +27,28 @@ export interface MutexOptions {
 
 /** @internal */
 export class Waiter {
-  next: Waiter | null = null;
-  prev: Waiter | null = null;
-  resolve: (g: Guard) => void = noop;
-  reject: (e: unknown) => void = noop;
-  /** Enqueue time (ns) when profiling was on at enqueue, else 0: such waiters are not counted. */
-  t = 0;
+  next: Waiter | null;
+  prev: Waiter | null;
+  resolve: (g: Guard) => void;
+  reject: (e: unknown) => void;
+  /** Enqueue time (ns) when profiling was on at enqueue (−Infinity: timed without a timestamp), else 0. */
+  t: number;
   /** When the wait ended (granted or aborted), for the block profile. */
-  end = 0;
-  signal: AbortSignal | null = null;
-  onAbort: (() => void) | null = null;
-  constructor(readonly write: boolean) {}
+  end: number;
+  signal: AbortSignal | null;
+  onAbort: (() => void) | null;
+  readonly write: boolean;
+  constructor(write: boolean) {
+    this.next = null;
+    this.prev = null;
+    this.resolve = noop;
+    this.reject = noop;
+    this.t = 0;
+    this.end = 0;
+    this.signal = null;
+    this.onAbort = null;
+    this.write = write;
+  }
 }
 
 function noop(): void {}
