@@ -3,7 +3,7 @@
 // unlock() hands the lock to the head waiter synchronously (it stays locked across the hand-off), so nobody can
 // barge in between: tryLock() fails while anyone waits, and waiters are granted in the order lock() was called.
 
-import { WaitQueue, checkOptions, newGuard, type Guard, type GuardState, type LockOptions, type MutexOptions, type Waiter } from './waitqueue.js';
+import { WaitQueue, checkOptions, grant, isThenable, newGuard, type Guard, type GuardState, type LockOptions, type MutexOptions, type Waiter } from './waitqueue.js';
 
 const LEAF_UNLOCK = 'Mutex.unlock';
 const LEAF_LOCK = 'Mutex.lock';
@@ -82,7 +82,8 @@ export class Mutex extends WaitQueue {
     if (typeof fn !== 'function') throw new TypeError(`mutexprof: Mutex.withLock(fn): fn must be a function, got ${typeof fn}`);
     const g = await this.lock(options);
     try {
-      return await fn();
+      const r = fn();
+      return isThenable(r) ? await r : (r as Awaited<T>); // a synchronous fn costs no extra microtask
     } finally {
       g[Symbol.dispose]();
     }
@@ -90,7 +91,7 @@ export class Mutex extends WaitQueue {
 
   /** @internal */
   _grant(w: Waiter): void {
-    w.resolve(newGuard(this, this.#gen, false));
+    grant(w, this.#gen);
   }
 
   /** @internal */

@@ -4,7 +4,7 @@
 // new rLock() calls queue too, so writers never starve. A writer's unlock admits the head writer, or else every
 // reader queued ahead of the next writer, together. The last reader's rUnlock admits the head writer.
 
-import { WaitQueue, checkOptions, newGuard, type Guard, type GuardState, type LockOptions, type MutexOptions, type Waiter } from './waitqueue.js';
+import { WaitQueue, checkOptions, grant, isThenable, newGuard, type Guard, type GuardState, type LockOptions, type MutexOptions, type Waiter } from './waitqueue.js';
 
 const LEAF_UNLOCK = 'RWMutex.unlock';
 const LEAF_RUNLOCK = 'RWMutex.rUnlock';
@@ -134,7 +134,8 @@ export class RWMutex extends WaitQueue {
     if (typeof fn !== 'function') throw new TypeError(`mutexprof: RWMutex.withLock(fn): fn must be a function, got ${typeof fn}`);
     const g = await this.lock(options);
     try {
-      return await fn();
+      const r = fn();
+      return isThenable(r) ? await r : (r as Awaited<T>); // a synchronous fn costs no extra microtask
     } finally {
       g[Symbol.dispose]();
     }
@@ -145,7 +146,8 @@ export class RWMutex extends WaitQueue {
     if (typeof fn !== 'function') throw new TypeError(`mutexprof: RWMutex.withRLock(fn): fn must be a function, got ${typeof fn}`);
     const g = await this.rLock(options);
     try {
-      return await fn();
+      const r = fn();
+      return isThenable(r) ? await r : (r as Awaited<T>); // a synchronous fn costs no extra microtask
     } finally {
       g[Symbol.dispose]();
     }
@@ -180,10 +182,10 @@ export class RWMutex extends WaitQueue {
   _grant(w: Waiter): void {
     if (w.write) {
       this.#writer = true;
-      w.resolve(newGuard(this, this.#gen, false));
+      grant(w, this.#gen);
     } else {
       this.#readers++;
-      w.resolve(newGuard(this, this.#session, true));
+      grant(w, this.#session);
     }
   }
 

@@ -25,32 +25,6 @@ export interface MutexOptions {
   name?: string;
 }
 
-/** @internal */
-export class Waiter {
-  next: Waiter | null;
-  prev: Waiter | null;
-  resolve: (g: Guard) => void;
-  reject: (e: unknown) => void;
-  /** Enqueue time (ns) when profiling was on at enqueue (−Infinity: timed without a timestamp), else 0. */
-  t: number;
-  /** When the wait ended (granted or aborted), for the block profile. */
-  end: number;
-  signal: AbortSignal | null;
-  onAbort: (() => void) | null;
-  readonly write: boolean;
-  constructor(write: boolean) {
-    this.next = null;
-    this.prev = null;
-    this.resolve = noop;
-    this.reject = noop;
-    this.t = 0;
-    this.end = 0;
-    this.signal = null;
-    this.onAbort = null;
-    this.write = write;
-  }
-}
-
 function noop(): void {}
 
 /**
@@ -69,9 +43,27 @@ export interface Guard extends Disposable {
 /** @internal */
 export interface GuardState extends Guard {
   readonly _lock: WaitQueue;
-  readonly _gen: number;
+  _gen: number;
   readonly _read: boolean;
   _released: boolean;
+}
+
+/**
+ * @internal A queued caller. It is also the guard it is granted (one allocation per contended acquisition,
+ * and a plain object, for the same reason as guards).
+ */
+export interface Waiter extends GuardState {
+  next: Waiter | null;
+  prev: Waiter | null;
+  resolve: (g: Guard) => void;
+  reject: (e: unknown) => void;
+  /** Enqueue time (ns) when profiling was on at enqueue (−Infinity: timed without a timestamp), else 0. */
+  t: number;
+  /** When the wait ended (granted or aborted), for the block profile. */
+  end: number;
+  signal: AbortSignal | null;
+  onAbort: (() => void) | null;
+  readonly write: boolean;
 }
 
 function disposeGuard(this: GuardState): void {
@@ -81,6 +73,33 @@ function disposeGuard(this: GuardState): void {
 /** @internal */
 export function newGuard(lock: WaitQueue, gen: number, read: boolean): GuardState {
   return { _lock: lock, _gen: gen, _read: read, _released: false, [Symbol.dispose]: disposeGuard };
+}
+
+function newWaiter(lock: WaitQueue, write: boolean): Waiter {
+  return {
+    _lock: lock,
+    _gen: 0,
+    _read: !write,
+    _released: false,
+    next: null,
+    prev: null,
+    resolve: noop,
+    reject: noop,
+    t: 0,
+    end: 0,
+    signal: null,
+    onAbort: null,
+    write,
+    [Symbol.dispose]: disposeGuard,
+  };
+}
+
+/** @internal Grants w as the guard of generation `gen`. */
+export function grant(w: Waiter, gen: number): void {
+  w._gen = gen;
+  const resolve = w.resolve;
+  w.resolve = w.reject = noop; // the guard outlives the wait: keep no resolving functions
+  resolve(w);
 }
 
 /** @internal The queue, the abort handling and the accounting; Mutex and RWMutex add the lock state. */
@@ -119,7 +138,7 @@ export abstract class WaitQueue {
 
   /** @internal Queue a waiter; the promise settles when it is granted or aborted. */
   _wait(write: boolean, signal: AbortSignal | undefined, leaf: string): Promise<Guard> {
-    const w = new Waiter(write);
+    const w = newWaiter(this, write);
     const p = new Promise<Guard>((resolve, reject) => {
       w.resolve = resolve;
       w.reject = reject;
@@ -224,6 +243,11 @@ export abstract class WaitQueue {
     w.reject(signal.reason);
     this._afterAbort(w);
   }
+}
+
+/** @internal */
+export function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return ((typeof v === 'object' && v !== null) || typeof v === 'function') && typeof (v as PromiseLike<unknown>).then === 'function';
 }
 
 /** @internal Validates the options argument of lock-like calls; returns the signal if any. */
