@@ -3,7 +3,7 @@
 // unlock() hands the lock to the head waiter synchronously (it stays locked across the hand-off), so nobody can
 // barge in between: tryLock() fails while anyone waits, and waiters are granted in the order lock() was called.
 
-import { WaitQueue, checkOptions, grant, isThenable, newGuard, type Guard, type GuardState, type LockOptions, type MutexOptions, type Waiter } from './waitqueue.js';
+import { WaitQueue, grant, newGuard, runHolding, type Guard, type GuardState, type LockOptions, type MutexOptions, type Waiter } from './waitqueue.js';
 
 const LEAF_UNLOCK = 'Mutex.unlock';
 const LEAF_LOCK = 'Mutex.lock';
@@ -31,24 +31,7 @@ export class Mutex extends WaitQueue {
       this.#locked = true;
       return Promise.resolve(newGuard(this, this.#gen, false));
     }
-    return this.#lockSlow(options);
-  }
-
-  #lockSlow(options: LockOptions | undefined): Promise<Guard> {
-    let signal: AbortSignal | undefined;
-    if (options !== undefined) {
-      try {
-        signal = checkOptions(options, 'Mutex.lock');
-      } catch (e) {
-        return Promise.reject(e);
-      }
-      if (signal?.aborted) return Promise.reject(signal.reason);
-    }
-    if (!this.#locked) {
-      this.#locked = true;
-      return Promise.resolve(newGuard(this, this.#gen, false));
-    }
-    return this._wait(false, signal, LEAF_LOCK);
+    return this._lockSlow(options, 'Mutex.lock', true, LEAF_LOCK);
   }
 
   /** Takes the lock if it is free and nobody waits; synchronous. */
@@ -78,15 +61,15 @@ export class Mutex extends WaitQueue {
   }
 
   /** Runs `fn` holding the lock and returns its result; the lock is released on every exit path. */
-  async withLock<T>(fn: () => T | PromiseLike<T>, options?: LockOptions): Promise<Awaited<T>> {
-    if (typeof fn !== 'function') throw new TypeError(`mutexprof: Mutex.withLock(fn): fn must be a function, got ${typeof fn}`);
-    const g = await this.lock(options);
-    try {
-      const r = fn();
-      return isThenable(r) ? await r : (r as Awaited<T>); // a synchronous fn costs no extra microtask
-    } finally {
-      g[Symbol.dispose]();
-    }
+  withLock<T>(fn: () => T | PromiseLike<T>, options?: LockOptions): Promise<Awaited<T>> {
+    return runHolding('Mutex.withLock', fn, () => this.lock(options));
+  }
+
+  /** @internal */
+  _tryTake(_write: boolean): Guard | null {
+    if (this.#locked) return null;
+    this.#locked = true;
+    return newGuard(this, this.#gen, false);
   }
 
   /** @internal */

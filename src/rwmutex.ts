@@ -4,7 +4,7 @@
 // new rLock() calls queue too, so writers never starve. A writer's unlock admits the head writer, or else every
 // reader queued ahead of the next writer, together. The last reader's rUnlock admits the head writer.
 
-import { WaitQueue, checkOptions, grant, isThenable, newGuard, type Guard, type GuardState, type LockOptions, type MutexOptions, type Waiter } from './waitqueue.js';
+import { WaitQueue, grant, newGuard, runHolding, type Guard, type GuardState, type LockOptions, type MutexOptions, type Waiter } from './waitqueue.js';
 
 const LEAF_UNLOCK = 'RWMutex.unlock';
 const LEAF_RUNLOCK = 'RWMutex.rUnlock';
@@ -39,26 +39,8 @@ export class RWMutex extends WaitQueue {
       this.#writer = true;
       return Promise.resolve(newGuard(this, this.#gen, false));
     }
-    return this.#lockSlow(options);
+    return this._lockSlow(options, 'RWMutex.lock', true, LEAF_LOCK);
   }
-
-  #lockSlow(options: LockOptions | undefined): Promise<Guard> {
-    let signal: AbortSignal | undefined;
-    if (options !== undefined) {
-      try {
-        signal = checkOptions(options, 'RWMutex.lock');
-      } catch (e) {
-        return Promise.reject(e);
-      }
-      if (signal?.aborted) return Promise.reject(signal.reason);
-    }
-    if (!this.#writer && this.#readers === 0 && this._head === null) {
-      this.#writer = true;
-      return Promise.resolve(newGuard(this, this.#gen, false));
-    }
-    return this._wait(true, signal, LEAF_LOCK);
-  }
-
 
   /** Waits for a read lock. */
   rLock(options?: LockOptions): Promise<Guard> {
@@ -66,26 +48,8 @@ export class RWMutex extends WaitQueue {
       this.#readers++;
       return Promise.resolve(newGuard(this, this.#session, true));
     }
-    return this.#rLockSlow(options);
+    return this._lockSlow(options, 'RWMutex.rLock', false, LEAF_RLOCK);
   }
-
-  #rLockSlow(options: LockOptions | undefined): Promise<Guard> {
-    let signal: AbortSignal | undefined;
-    if (options !== undefined) {
-      try {
-        signal = checkOptions(options, 'RWMutex.rLock');
-      } catch (e) {
-        return Promise.reject(e);
-      }
-      if (signal?.aborted) return Promise.reject(signal.reason);
-    }
-    if (!this.#writer && this._head === null) {
-      this.#readers++;
-      return Promise.resolve(newGuard(this, this.#session, true));
-    }
-    return this._wait(false, signal, LEAF_RLOCK);
-  }
-
 
   /** Takes the write lock if it is free and nobody waits; synchronous. */
   tryLock(): boolean {
@@ -130,27 +94,25 @@ export class RWMutex extends WaitQueue {
   }
 
   /** Runs `fn` holding the write lock; released on every exit path. */
-  async withLock<T>(fn: () => T | PromiseLike<T>, options?: LockOptions): Promise<Awaited<T>> {
-    if (typeof fn !== 'function') throw new TypeError(`mutexprof: RWMutex.withLock(fn): fn must be a function, got ${typeof fn}`);
-    const g = await this.lock(options);
-    try {
-      const r = fn();
-      return isThenable(r) ? await r : (r as Awaited<T>); // a synchronous fn costs no extra microtask
-    } finally {
-      g[Symbol.dispose]();
-    }
+  withLock<T>(fn: () => T | PromiseLike<T>, options?: LockOptions): Promise<Awaited<T>> {
+    return runHolding('RWMutex.withLock', fn, () => this.lock(options));
   }
 
   /** Runs `fn` holding a read lock; released on every exit path. */
-  async withRLock<T>(fn: () => T | PromiseLike<T>, options?: LockOptions): Promise<Awaited<T>> {
-    if (typeof fn !== 'function') throw new TypeError(`mutexprof: RWMutex.withRLock(fn): fn must be a function, got ${typeof fn}`);
-    const g = await this.rLock(options);
-    try {
-      const r = fn();
-      return isThenable(r) ? await r : (r as Awaited<T>); // a synchronous fn costs no extra microtask
-    } finally {
-      g[Symbol.dispose]();
+  withRLock<T>(fn: () => T | PromiseLike<T>, options?: LockOptions): Promise<Awaited<T>> {
+    return runHolding('RWMutex.withRLock', fn, () => this.rLock(options));
+  }
+
+  /** @internal */
+  _tryTake(write: boolean): Guard | null {
+    if (this.#writer || this._head !== null) return null;
+    if (write) {
+      if (this.#readers !== 0) return null;
+      this.#writer = true;
+      return newGuard(this, this.#gen, false);
     }
+    this.#readers++;
+    return newGuard(this, this.#session, true);
   }
 
   #readUnlocked(): void {

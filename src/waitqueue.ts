@@ -134,6 +134,23 @@ export abstract class WaitQueue {
   /** @internal releases g's acquisition, or throws if it is already released */
   abstract _disposeGuard(g: GuardState): void;
   /** @internal hand the lock to w (already dequeued) */ abstract _grant(w: Waiter): void;
+  /** @internal take the lock now if the rules allow it (nobody queued, compatible holders), else null */
+  abstract _tryTake(write: boolean): Guard | null;
+
+  /** @internal lock()/rLock() past their fast path: check the options, then take the lock now or queue. */
+  _lockSlow(options: LockOptions | undefined, method: string, write: boolean, leaf: string): Promise<Guard> {
+    let signal: AbortSignal | undefined;
+    if (options !== undefined) {
+      try {
+        signal = checkOptions(options, method);
+      } catch (e) {
+        return Promise.reject(e);
+      }
+      if (signal?.aborted) return Promise.reject(signal.reason);
+    }
+    const g = this._tryTake(write);
+    return g !== null ? Promise.resolve(g) : this._wait(write, signal, leaf);
+  }
   /** @internal a waiter left by abort; RWMutex may now admit readers */ _afterAbort(_w: Waiter): void {}
 
   /** @internal Queue a waiter; the promise settles when it is granted or aborted. */
@@ -245,9 +262,24 @@ export abstract class WaitQueue {
   }
 }
 
-/** @internal */
-export function isThenable(v: unknown): v is PromiseLike<unknown> {
+function isThenable(v: unknown): v is PromiseLike<unknown> {
   return ((typeof v === 'object' && v !== null) || typeof v === 'function') && typeof (v as PromiseLike<unknown>).then === 'function';
+}
+
+/** @internal withLock/withRLock: runs fn holding what `acquire()` takes, releasing on every exit path. */
+export function runHolding<T>(method: string, fn: () => T | PromiseLike<T>, acquire: () => Promise<Guard>): Promise<Awaited<T>> {
+  if (typeof fn !== 'function') return Promise.reject(new TypeError(`mutexprof: ${method}(fn): fn must be a function, got ${typeof fn}`));
+  return holding(acquire(), fn);
+}
+
+async function holding<T>(acquired: Promise<Guard>, fn: () => T | PromiseLike<T>): Promise<Awaited<T>> {
+  const g = await acquired;
+  try {
+    const r = fn();
+    return isThenable(r) ? await r : (r as Awaited<T>); // a synchronous fn costs no extra microtask
+  } finally {
+    g[Symbol.dispose]();
+  }
 }
 
 /** @internal Validates the options argument of lock-like calls; returns the signal if any. */
