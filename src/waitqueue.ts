@@ -102,7 +102,7 @@ export function grant(w: Waiter, gen: number): void {
   resolve(w);
 }
 
-/** @internal The queue, the abort handling and the accounting; Mutex and RWMutex add the lock state. */
+/** The queue, the abort handling and the accounting shared by Mutex and RWMutex (which add the lock state). */
 export abstract class WaitQueue {
   readonly name: string;
   /** @internal */ _head: Waiter | null = null;
