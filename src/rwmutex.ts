@@ -126,13 +126,13 @@ export class RWMutex extends WaitQueue {
   #admit(event: boolean, at: number): void {
     let w = this._head;
     if (w === null || this.#writer) return;
-    if (w.write) {
+    if (!w._read) {
       if (this.#readers !== 0) return;
       this._dequeue(w, event, at);
       this._grant(w);
       return;
     }
-    while (w !== null && !w.write) {
+    while (w !== null && w._read) {
       const next: Waiter | null = w.next;
       this._dequeue(w, event, at);
       this._grant(w);
@@ -142,7 +142,7 @@ export class RWMutex extends WaitQueue {
 
   /** @internal */
   _grant(w: Waiter): void {
-    if (w.write) {
+    if (!w._read) {
       this.#writer = true;
       grant(w, this.#gen);
     } else {
@@ -166,7 +166,7 @@ export class RWMutex extends WaitQueue {
 
   /** @internal A queued writer gave up: readers queued behind it may be able to join the current ones. */
   override _afterAbort(w: Waiter): void {
-    if (w.write && this._head !== null && !this._head.write) this.#admit(false, 0);
+    if (!w._read && this._head !== null && this._head._read) this.#admit(false, 0);
   }
 
   /** @internal */

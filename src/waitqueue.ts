@@ -63,7 +63,6 @@ export interface Waiter extends GuardState {
   end: number;
   signal: AbortSignal | null;
   onAbort: (() => void) | null;
-  readonly write: boolean;
 }
 
 function disposeGuard(this: GuardState): void {
@@ -73,6 +72,13 @@ function disposeGuard(this: GuardState): void {
 /** @internal */
 export function newGuard(lock: WaitQueue, gen: number, read: boolean): GuardState {
   return { _lock: lock, _gen: gen, _read: read, _released: false, [Symbol.dispose]: disposeGuard };
+}
+
+// The executor of every waiter's promise: one shared function instead of a closure per waiter.
+let constructing: Waiter | null = null;
+function captureResolvers(resolve: (g: Guard) => void, reject: (e: unknown) => void): void {
+  constructing!.resolve = resolve;
+  constructing!.reject = reject;
 }
 
 function newWaiter(lock: WaitQueue, write: boolean): Waiter {
@@ -89,7 +95,6 @@ function newWaiter(lock: WaitQueue, write: boolean): Waiter {
     end: 0,
     signal: null,
     onAbort: null,
-    write,
     [Symbol.dispose]: disposeGuard,
   };
 }
@@ -156,10 +161,9 @@ export abstract class WaitQueue {
   /** @internal Queue a waiter; the promise settles when it is granted or aborted. */
   _wait(write: boolean, signal: AbortSignal | undefined, leaf: string): Promise<Guard> {
     const w = newWaiter(this, write);
-    const p = new Promise<Guard>((resolve, reject) => {
-      w.resolve = resolve;
-      w.reject = reject;
-    });
+    constructing = w;
+    const p = new Promise<Guard>(captureResolvers); // no closure per waiter
+    constructing = null;
     if (this._tail === null) this._head = w;
     else {
       this._tail.next = w;
