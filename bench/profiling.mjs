@@ -121,6 +121,7 @@ export async function profilingBenchmarks({ quick = false } = {}) {
       `contended hand-off (${WORKERS} waiters) by profiling setting`,
       {
         'fraction 0 (off)': handOff(() => setMutexProfileFraction(0)),
+        'fraction 1000': handOff(() => setMutexProfileFraction(1000)),
         'fraction 100': handOff(() => setMutexProfileFraction(100)),
         'fraction 10': handOff(() => setMutexProfileFraction(10)),
         'fraction 1': handOff(() => setMutexProfileFraction(1)),
