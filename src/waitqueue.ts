@@ -57,10 +57,8 @@ export interface Waiter extends GuardState {
   prev: Waiter | null;
   resolve: (g: Guard) => void;
   reject: (e: unknown) => void;
-  /** Enqueue time (ns) when profiling was on at enqueue (−Infinity: timed without a timestamp), else 0. */
-  t: number;
-  /** When the wait ended (granted or aborted), for the block profile. */
-  end: number;
+  /** Set when profiling was on at enqueue (else null: not counted); UNSTAMPED when no clock read was needed. */
+  times: WaitTimes | null;
   signal: AbortSignal | null;
   onAbort: (() => void) | null;
 }
@@ -68,6 +66,16 @@ export interface Waiter extends GuardState {
 function disposeGuard(this: GuardState): void {
   this._lock._disposeGuard(this);
 }
+
+/** @internal When a timed waiter started waiting (ns) and when it stopped (granted or aborted). */
+export interface WaitTimes {
+  readonly t: number;
+  end: number;
+}
+// Kept apart from the waiter: double-valued fields on the waiter itself would make V8 box numbers and migrate
+// the waiter's shape on the hot path. Waiters in an interval that is not sampled (and with the block profile off)
+// share this one, so they allocate nothing.
+const UNSTAMPED: WaitTimes = { t: -1, end: 0 };
 
 /** @internal */
 export function newGuard(lock: WaitQueue, gen: number, read: boolean): GuardState {
@@ -91,8 +99,7 @@ function newWaiter(lock: WaitQueue, write: boolean): Waiter {
     prev: null,
     resolve: noop,
     reject: noop,
-    t: 0,
-    end: 0,
+    times: null,
     signal: null,
     onAbort: null,
     [Symbol.dispose]: disposeGuard,
@@ -177,18 +184,19 @@ export abstract class WaitQueue {
       signal.addEventListener('abort', w.onAbort, { once: true });
     }
     if (timing) {
-      let t = -Infinity; // timed, but no timestamp needed
+      let t = -1; // timed, but no timestamp needed (the clock is positive)
       if (this._timed === 0 && this._carry === 0) {
         this._weight = drawMutexSample(); // a fresh interval
         if (this._weight !== 0) this._last = t = now();
       }
       if (this._weight !== 0) {
-        if (t === -Infinity) t = now();
+        if (t === -1) t = now();
         this._rel += t - this._last;
       } else if (blockRate > 0) t = now();
-      w.t = t;
+      const times = t === -1 ? UNSTAMPED : { t, end: t };
+      w.times = times;
       this._timed++;
-      if (blockRate > 0) return blockWait(p, w, this.name, leaf);
+      if (blockRate > 0) return blockWait(p, times, this.name, leaf);
     }
     return p;
   }
@@ -212,12 +220,13 @@ export abstract class WaitQueue {
   /** @internal Remove w from the queue, granted by a release event at `at` (or, when `event` is false, leaving without one). */
   _dequeue(w: Waiter, event: boolean, at: number): void {
     this._unlink(w);
-    if (w.t !== 0) {
+    const times = w.times;
+    if (times !== null) {
       if (event) {
         // its waiting up to the event is in that event's delay; after an event every remaining rel is 0
         this._timed--;
-        w.end = at;
-      } else this._leaveUncharged(w);
+        if (times !== UNSTAMPED) times.end = at;
+      } else this._leaveUncharged(times);
     }
     if (w.signal !== null) {
       w.signal.removeEventListener('abort', w.onAbort!);
@@ -227,17 +236,17 @@ export abstract class WaitQueue {
   }
 
   /** @internal A timed waiter leaves without a release event: in a sampled interval its waiting is carried. */
-  _leaveUncharged(w: Waiter): void {
+  _leaveUncharged(times: WaitTimes): void {
     let t = 0;
     if (this._weight !== 0) {
       t = now();
-      const rel = w.t > this._last ? w.t - this._last : 0;
+      const rel = times.t > this._last ? times.t - this._last : 0;
       this._carry += t - this._last - rel;
       this._rel -= rel;
     } else if (blockRate > 0) t = now();
     this._timed--;
     if (this._timed === 0) this._rel = 0; // drop float residue
-    w.end = t;
+    if (times !== UNSTAMPED) times.end = t;
   }
 
   /** @internal */

@@ -55,6 +55,7 @@ export function setMutexProfileFraction(rate: number): number {
   if (rate >= 0) {
     mutexRate = rate;
     timing = mutexRate > 0 || blockRate > 0;
+    if (rate > 1) gap = nextGap(rate); // the first sampled event is as far away as any other
   }
   return old;
 }
@@ -74,7 +75,7 @@ export function setBlockProfileRate(rate: number): number {
 
 /** Profiler settings; every field is optional. */
 export interface ProfilerConfig {
-  /** Clock in nanoseconds (monotonic). Default: performance.now() × 1e6. Inject one for deterministic tests. */
+  /** Clock in nanoseconds (monotonic, always > 0). Default: performance.now() × 1e6. Inject one for deterministic tests. */
   now?: () => number;
   /** Uniform random number in [0, 1) used for sampling decisions. Default: Math.random. */
   random?: () => number;
@@ -96,6 +97,7 @@ export function configureProfiler(config: ProfilerConfig): Required<ProfilerConf
   drainAll(); // pending events were captured under the old settings
   if (n !== undefined) clock = n;
   if (r !== undefined) random = r;
+  if (mutexRate > 1) gap = nextGap(mutexRate);
   if (m !== undefined) maxEntries = m;
   if (d !== undefined) setMaxDepth(d);
   return previous;
@@ -214,11 +216,20 @@ function drainAll(): void {
   blockProfile.drain();
 }
 
+// Each event is sampled with probability 1/rate, independently. Drawn as geometric gaps between sampled events
+// (the same distribution), so an unsampled event costs a decrement instead of a random number.
+let gap = 0;
+function nextGap(rate: number): number {
+  return Math.floor(Math.log(1 - random()) / Math.log(1 - 1 / rate)) + 1;
+}
+
 /** Draws whether the next release event of a lock is sampled: returns its weight (the fraction), or 0. */
 export function drawMutexSample(): number {
   const rate = mutexRate;
-  if (rate <= 0) return 0;
-  return rate === 1 || random() * rate < 1 ? rate : 0;
+  if (rate <= 1) return rate <= 0 ? 0 : 1;
+  if (--gap > 0) return 0;
+  gap = nextGap(rate);
+  return rate;
 }
 
 /** A sampled release event of `delay` ns on lock `lock`: capture the releaser's stack, weight it. */
