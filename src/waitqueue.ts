@@ -37,7 +37,7 @@ export interface Guard extends Disposable {
 }
 
 // Guards are plain objects (prototype Object.prototype): V8 then skips the `then` lookup when a promise is
-// resolved with one, which halves the cost of an uncontended lock(). A guard names its acquisition by a
+// resolved with one, which keeps an uncontended lock() level with the floor in bench/. A guard names its acquisition by a
 // generation number, so the lock keeps no pointer to it: a writer's by the lock's release count, a reader's by
 // the read session (readers share one count; a session ends when it drops to zero).
 /** @internal */
@@ -45,6 +45,7 @@ export interface GuardState extends Guard {
   readonly _lock: WaitQueue;
   _gen: number;
   readonly _read: boolean;
+  /** readers only (writers are named by _gen alone); on every guard so that all guards share one shape */
   _released: boolean;
 }
 

@@ -2,7 +2,8 @@
 // CI installs Debian's golang-go when go is missing, so this always runs there.
 import { describe, test, expect, beforeAll, afterAll } from 'vitest';
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
+import { goBinary } from './helpers.js';
 import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,7 +12,7 @@ import { promisify } from 'node:util';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const run = promisify(execFile);
-const go = [...(process.env.PATH ?? '').split(':').map((d) => join(d, 'go')), '/usr/lib/go/bin/go'].find((p) => existsSync(p));
+const go = goBinary();
 const home = mkdtempSync(join(tmpdir(), 'mutexprof-e2e-'));
 
 describe.skipIf(!go)('go tool pprof against the demo service', () => {

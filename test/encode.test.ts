@@ -2,22 +2,18 @@
 import { describe, test, expect, beforeAll } from 'vitest';
 import { gunzipSync } from 'node:zlib';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync, existsSync, rmSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Profile } from 'pprof-format';
 import { Mutex, RWMutex, setMutexProfileFraction, setBlockProfileRate, configureProfiler, lookup, withLabels } from '../src/index.js';
-import { manualClock, ms, flush } from './helpers.js';
+import { manualClock, ms, flush, goBinary } from './helpers.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const clock = manualClock();
 
-function findGo(): string | null {
-  for (const p of (process.env.PATH ?? '').split(':').map((d) => join(d, 'go')).concat('/usr/lib/go/bin/go')) if (existsSync(p)) return p;
-  return null;
-}
-const go = findGo();
+const go = goBinary();
 const dir = mkdtempSync(join(tmpdir(), 'mutexprof-encode-'));
 
 async function holdLong(mu: Mutex, waiters: number, holdMs: number): Promise<void> {

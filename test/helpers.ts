@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { getEventListeners } from 'node:events';
 
 /** Lets every pending promise reaction run. */
@@ -41,7 +43,7 @@ export function manualClock(start = 1_000_000): { now: () => number; advance: (n
 
 export const ms = 1_000_000;
 
-import { lookup, type Entry } from '../src/index.js';
+import { lookup, type Entry, type Mutex } from '../src/index.js';
 
 /** Samples of one profile for one lock. */
 export function samplesOf(profile: 'mutex' | 'block', lock: string): Entry[] {
@@ -61,3 +63,21 @@ export function totalsOf(profile: 'mutex' | 'block', lock: string): { count: num
 
 /** Function names of a sample, leaf first. */
 export const names = (e: Entry): string[] => e.frames.map((f) => f.name);
+
+/** One contended release: hold `mu`, queue a waiter, let `ns` pass on `clock`, release, let the waiter finish. */
+export async function contend(mu: Mutex, clock: { advance: (ns: number) => void }, ns: number): Promise<void> {
+  await mu.lock();
+  const w = mu.lock();
+  clock.advance(ns);
+  mu.unlock();
+  (await w)[Symbol.dispose]();
+}
+
+/** The `go` binary when installed (CI installs Debian's golang-go), else null: the go tool pprof tests then skip. */
+export function goBinary(): string | null {
+  for (const dir of [...(process.env.PATH ?? '').split(':'), '/usr/lib/go/bin']) {
+    const p = join(dir, 'go');
+    if (dir && existsSync(p)) return p;
+  }
+  return null;
+}

@@ -1,7 +1,7 @@
 // The cap on distinct samples: beyond it, events go to one visible overflow sample and totals stay right.
 import { test, expect } from 'vitest';
 import { Mutex, setMutexProfileFraction, setBlockProfileRate, configureProfiler, lookup } from '../src/index.js';
-import { manualClock, ms } from './helpers.js';
+import { manualClock, ms, contend } from './helpers.js';
 
 test('maxEntries caps distinct samples; the rest lands in mutexprof.overflow', async () => {
   const clock = manualClock();
@@ -12,13 +12,8 @@ test('maxEntries caps distinct samples; the rest lands in mutexprof.overflow', a
   // 6 distinct lock names → 6 distinct samples, 2 events each
   for (let round = 0; round < 2; round++) {
     for (let i = 0; i < 6; i++) {
-      const mu = new Mutex({ name: `cap-${i}` });
-      await mu.lock();
-      const w = mu.lock();
-      clock.advance((i + 1) * ms);
+      await contend(new Mutex({ name: `cap-${i}` }), clock, (i + 1) * ms);
       exact += (i + 1) * ms;
-      mu.unlock();
-      (await w)[Symbol.dispose]();
     }
   }
   const entries = lookup('mutex')!.snapshot().entries;

@@ -2,7 +2,7 @@
 import { describe, test, expect } from 'vitest';
 import fc from 'fast-check';
 import { Mutex, RWMutex, setMutexProfileFraction, setBlockProfileRate, configureProfiler, type Guard } from '../src/index.js';
-import { manualClock, flush, ms, totalsOf, seeded } from './helpers.js';
+import { manualClock, flush, ms, totalsOf, seeded, contend } from './helpers.js';
 
 const clock = manualClock();
 configureProfiler({ now: clock.now });
@@ -55,14 +55,6 @@ describe('mutex total delay = block total delay at rate 1 (two views of one trut
 });
 
 describe('sampling statistics (fixed seed)', () => {
-  async function contend(mu: Mutex, waitNs: number): Promise<void> {
-    await mu.lock();
-    const w = mu.lock();
-    clock.advance(waitNs);
-    mu.unlock();
-    (await w)[Symbol.dispose]();
-  }
-
   test('fraction 10 over 12 000 events: counts and delays within ±10 % of the exact totals', async () => {
     const rand = seeded(1234);
     configureProfiler({ random: seeded(99) });
@@ -74,7 +66,7 @@ describe('sampling statistics (fixed seed)', () => {
     for (let i = 0; i < n; i++) {
       const dt = Math.round(rand() * 2 * ms);
       exact += dt;
-      await contend(mu, dt);
+      await contend(mu, clock, dt);
     }
     const est = totalsOf('mutex', 'stats-mutex');
     expect(Math.abs(est.count - n) / n).toBeLessThan(0.1);
@@ -92,7 +84,7 @@ describe('sampling statistics (fixed seed)', () => {
     for (let i = 0; i < n; i++) {
       const dt = 1 + Math.round(rand() * 3 * ms);
       exact += dt;
-      await contend(mu, dt);
+      await contend(mu, clock, dt);
     }
     const est = totalsOf('block', 'stats-block');
     expect(Math.abs(est.count - n) / n).toBeLessThan(0.1);

@@ -1,7 +1,7 @@
 // The contention profiles' numbers against ground truth, with an injected clock: no sleeps decide anything.
 import { describe, test, expect, beforeEach } from 'vitest';
 import { Mutex, RWMutex, setMutexProfileFraction, setBlockProfileRate, configureProfiler, withLabels } from '../src/index.js';
-import { manualClock, flush, ms, samplesOf, totalsOf, names, track } from './helpers.js';
+import { manualClock, flush, ms, samplesOf, totalsOf, names, track, contend } from './helpers.js';
 
 const clock = manualClock();
 configureProfiler({ now: clock.now, random: () => 0 });
@@ -137,6 +137,27 @@ describe('attribution', () => {
     expect(totalsOf('block', 'carry')).toEqual({ count: 2, delay: 8 * ms });
   });
 
+  test('an inherited release method called on two classes gives each its own frame', async () => {
+    const mu = new Mutex({ name: 'inherited' });
+    class Base {
+      release(): void {
+        mu.unlock();
+      }
+    }
+    class Cache extends Base {}
+    class Store extends Base {}
+    for (const owner of [new Cache(), new Store(), new Cache()]) {
+      await mu.lock();
+      const w = mu.lock();
+      clock.advance(ms);
+      owner.release();
+      (await w)[Symbol.dispose]();
+    }
+    const byName: Record<string, number> = {};
+    for (const e of samplesOf('mutex', 'inherited')) byName[names(e)[1]] = (byName[names(e)[1]] ?? 0) + e.count;
+    expect(byName).toEqual({ 'Cache.release': 2, 'Store.release': 1 });
+  });
+
   test('uncontended locks and waiters queued while profiling was off record nothing', async () => {
     setMutexProfileFraction(0);
     setBlockProfileRate(0);
@@ -157,21 +178,14 @@ describe('attribution', () => {
 describe('rates', () => {
   test('sampled values are scaled when recorded; later rate changes never rescale them', async () => {
     const mu = new Mutex({ name: 'scale' });
-    const contend = async (waitMs: number): Promise<void> => {
-      await mu.lock();
-      const w = mu.lock();
-      clock.advance(waitMs * ms);
-      mu.unlock();
-      (await w)[Symbol.dispose]();
-    };
     setMutexProfileFraction(4); // random() = 0 → every event sampled, weighted ×4
-    await contend(10);
+    await contend(mu, clock, 10 * ms);
     expect(totalsOf('mutex', 'scale')).toEqual({ count: 4, delay: 40 * ms });
     expect(setMutexProfileFraction(1)).toBe(4);
-    await contend(10);
+    await contend(mu, clock, 10 * ms);
     expect(totalsOf('mutex', 'scale')).toEqual({ count: 5, delay: 50 * ms });
     setMutexProfileFraction(0);
-    await contend(10);
+    await contend(mu, clock, 10 * ms);
     expect(totalsOf('mutex', 'scale')).toEqual({ count: 5, delay: 50 * ms });
   });
 
@@ -179,19 +193,12 @@ describe('rates', () => {
     const mu = new Mutex({ name: 'blockrate' });
     setMutexProfileFraction(0);
     setBlockProfileRate(10 * ms);
-    const contend = async (waitNs: number): Promise<void> => {
-      await mu.lock();
-      const w = mu.lock();
-      clock.advance(waitNs);
-      mu.unlock();
-      (await w)[Symbol.dispose]();
-    };
-    await contend(30 * ms); // ≥ rate: count 1, delay 30 ms
+    await contend(mu, clock, 30 * ms); // ≥ rate: count 1, delay 30 ms
     expect(totalsOf('block', 'blockrate')).toEqual({ count: 1, delay: 30 * ms });
-    await contend(2 * ms); // < rate, sampled (random 0): count rate/dt = 5, delay rate = 10 ms
+    await contend(mu, clock, 2 * ms); // < rate, sampled (random 0): count rate/dt = 5, delay rate = 10 ms
     expect(totalsOf('block', 'blockrate')).toEqual({ count: 6, delay: 40 * ms });
     configureProfiler({ random: () => 0.5 });
-    await contend(2 * ms); // kept with probability 0.2: 0.5 is not below it
+    await contend(mu, clock, 2 * ms); // kept with probability 0.2: 0.5 is not below it
     expect(totalsOf('block', 'blockrate')).toEqual({ count: 6, delay: 40 * ms });
   });
 

@@ -21,7 +21,7 @@
 // ─────────────────────────────────────────────────────────────────────────────────────────────────────────────
 
 import { performance } from 'node:perf_hooks';
-import { capture, captureLimit, resolve, syntheticFrame, setMaxDepth, getMaxDepth, type Frame } from './stack.js';
+import { capture, resolve, syntheticFrame, setMaxDepth, getMaxDepth, type Frame } from './stack.js';
 import { currentLabels, type LabelSet } from './labels.js';
 
 /** Whether waiters take an enqueue timestamp: some profile is on. Read by the wait queue. */
@@ -235,12 +235,7 @@ export function drawMutexSample(): number {
 /** A sampled release event of `delay` ns on lock `lock`: capture the releaser's stack, weight it. */
 export function mutexEvent(lock: string, weight: number, delay: number, leaf: string): void {
   if (mutexRate <= 0) return; // turned off since the draw
-  // capture() inlined by hand: every frame on the stack costs V8 time to record
-  const limit = Error.stackTraceLimit;
-  Error.stackTraceLimit = captureLimit();
-  const stack = new Error();
-  Error.stackTraceLimit = limit;
-  mutexProfile.add(stack, leaf, lock, weight, weight * delay);
+  mutexProfile.add(capture(), leaf, lock, weight, weight * delay);
 }
 
 /** Blocks on a timed waiter's promise, then records its wait in the block profile. */

@@ -27,15 +27,10 @@ export function getMaxDepth(): number {
   return maxDepth;
 }
 
-/** Frames to capture: the user's maxDepth plus room for the library's own frames, dropped later. */
-export function captureLimit(): number {
-  return maxDepth + 8;
-}
-
 /** Captures the current stack, cheaply (no formatting). */
 export function capture(): Error {
   const limit = Error.stackTraceLimit;
-  Error.stackTraceLimit = maxDepth + 8;
+  Error.stackTraceLimit = maxDepth + 8; // room for the library's own frames, dropped in resolve()
   const e = new Error();
   Error.stackTraceLimit = limit;
   return e;
@@ -167,8 +162,9 @@ function functionName(cs: NodeJS.CallSite, startLine: number): string {
   return fn;
 }
 
-// Resolution cache: file → (line, column) → the frames seen there (usually one; more if names differ).
-const resolved = new Map<string, Map<number, Frame[]>>();
+// Resolution cache: file → (line, column) → the frames seen there (usually one; more if the function or receiver
+// type differs, e.g. an inherited method called on two classes).
+const resolved = new Map<string, Map<number, { fn: string | null; type: string | null; frame: Frame }[]>>();
 
 function resolveSite(cs: NodeJS.CallSite, raw: string): Frame {
   let byPos = resolved.get(raw);
@@ -177,17 +173,16 @@ function resolveSite(cs: NodeJS.CallSite, raw: string): Frame {
   const pos = line * 0x100000 + (cs.getColumnNumber() ?? 0);
   let seen = byPos.get(pos);
   const fn = cs.getFunctionName();
+  const type = cs.isToplevel() ? null : cs.getTypeName();
   if (seen !== undefined) {
-    for (const f of seen) if (rawNames.get(f) === fn) return f;
+    for (const s of seen) if (s.fn === fn && s.type === type) return s.frame;
   } else byPos.set(pos, (seen = []));
   const p = position(cs, raw);
   const name = functionName(cs, p.startLine);
-  const f = intern(`${name}\0${p.file}\0${p.line}\0${p.column}`, name, p.file, p.line, p.column, p.startLine);
-  rawNames.set(f, fn);
-  seen.push(f);
-  return f;
+  const frame = intern(`${name}\0${p.file}\0${p.line}\0${p.column}`, name, p.file, p.line, p.column, p.startLine);
+  seen.push({ fn, type, frame });
+  return frame;
 }
-const rawNames = new WeakMap<Frame, string | null>();
 
 /**
  * Resolves a captured stack to frames, leaf first: a synthetic leaf named `leaf` (the mutexprof method, as
