@@ -49,3 +49,25 @@ export class FloorRWLock {
     while (q.length > 0 && !q[0].w) (this.#r++, q.shift().res());
   }
 }
+
+// The floor again, resolving each acquisition with a fresh guard object, as lock() must: not a target, a reference
+// that shows what the guard itself costs (V8 looks up `then` on any object a promise resolves with).
+function disposeFloorGuard() {
+  this.lock.unlock();
+}
+export class FloorGuardLock {
+  #locked = false;
+  #q = [];
+  #h = 0;
+  lock() {
+    if (!this.#locked) return ((this.#locked = true), Promise.resolve({ lock: this, [Symbol.dispose]: disposeFloorGuard }));
+    return new Promise((r) => this.#q.push(r));
+  }
+  unlock() {
+    if (this.#h === this.#q.length) return void (this.#locked = false);
+    const r = this.#q[this.#h++];
+    if (this.#h === this.#q.length) this.#q.length = this.#h = 0;
+    else if (this.#h >= 1024 && this.#h * 2 >= this.#q.length) this.#q.splice(0, this.#h), (this.#h = 0);
+    r({ lock: this, [Symbol.dispose]: disposeFloorGuard });
+  }
+}

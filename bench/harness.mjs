@@ -26,6 +26,22 @@ export async function compare(title, impls, { ops, rounds = 9, baseline }) {
   return { title, baseline: base, rows: rows.map((r) => ({ ...r, ratio: r.ns / b })) };
 }
 
+const AsyncFunction = (async () => {}).constructor;
+
+/**
+ * Compiles `body` (the scenario's code, with `n` = operations) as its own function over the bindings in `env`.
+ * Every implementation gets its own copy: V8 keeps type feedback per function literal, so one driver shared by
+ * all implementations would see all their locks at the same call sites, go polymorphic, stop inlining, and add
+ * the same overhead to every row, which blurs exactly the differences being measured.
+ * @param {Record<string, unknown>} env
+ * @param {string} body
+ * @returns {(n: number) => Promise<void>}
+ */
+export function compileFor(env, body) {
+  const names = Object.keys(env);
+  return new AsyncFunction(...names, 'n', body).bind(null, ...names.map((k) => env[k]));
+}
+
 export function table(results) {
   let out = '';
   for (const res of results) {

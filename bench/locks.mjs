@@ -1,139 +1,95 @@
 // Lock benchmarks (issue: lock core). mutexprof against async-mutex, await-lock and the floor, side by side.
+// Each implementation runs its own compiled copy of each scenario (compileFor), so none shares a call site.
 import { Mutex as AsyncMutex, tryAcquire } from 'async-mutex';
 import AwaitLock from 'await-lock';
 import { Mutex, RWMutex } from '../dist/index.js';
-import { FloorLock, FloorRWLock } from './floor.mjs';
-import { compare } from './harness.mjs';
+import { FloorGuardLock, FloorLock, FloorRWLock } from './floor.mjs';
+import { compare, compileFor } from './harness.mjs';
 
 const noop = () => {};
 
-function contended(workers, lockUnlock) {
-  return async (n) => {
-    let left = n;
-    const worker = async () => {
-      while (left-- > 0) await lockUnlock();
-    };
-    await Promise.all(Array.from({ length: workers }, worker));
-  };
+// One lock+unlock, as each implementation's users write it (`l` is the lock).
+const lockImpls = {
+  floor: [() => new FloorLock(), 'await l.lock(); l.unlock();'],
+  'floor + guard (reference)': [() => new FloorGuardLock(), 'const g = await l.lock(); g[Symbol.dispose]();'],
+  'mutexprof lock/unlock': [() => new Mutex({ name: 'bench' }), 'await l.lock(); l.unlock();'],
+  'mutexprof using guard': [() => new Mutex({ name: 'bench' }), 'const g = await l.lock(); g[Symbol.dispose]();'],
+  'mutexprof withLock': [() => new Mutex({ name: 'bench' }), 'await l.withLock(noop);'],
+  'await-lock': [() => new AwaitLock(), 'await l.acquireAsync(); l.release();'],
+  'async-mutex acquire/release': [() => new AsyncMutex(), 'const release = await l.acquire(); release();'],
+  'async-mutex runExclusive': [() => new AsyncMutex(), 'await l.runExclusive(noop);'],
+};
+
+/** One compiled scenario per implementation: `template(op)` is the scenario's body around one lock+unlock. */
+function scenario(impls, template) {
+  return Object.fromEntries(Object.entries(impls).map(([name, [make, op]]) => [name, compileFor({ l: make(), noop }, template(op))]));
 }
 
-function lockImpls() {
-  const floor = new FloorLock();
-  const mu = new Mutex({ name: 'bench' });
-  const am = new AsyncMutex();
-  const al = new AwaitLock();
-  return {
-    floor: async () => {
-      await floor.lock();
-      floor.unlock();
-    },
-    'mutexprof lock/unlock': async () => {
-      await mu.lock();
-      mu.unlock();
-    },
-    'mutexprof using guard': async () => {
-      const g = await mu.lock();
-      g[Symbol.dispose]();
-    },
-    'mutexprof withLock': () => mu.withLock(noop),
-    'await-lock': async () => {
-      await al.acquireAsync();
-      al.release();
-    },
-    'async-mutex acquire/release': async () => {
-      const release = await am.acquire();
-      release();
-    },
-    'async-mutex runExclusive': () => am.runExclusive(noop),
-  };
-}
+const uncontended = (op) => `for (let i = 0; i < n; i++) { ${op} }`;
+const contended = (workers) => (op) => `
+  let left = n;
+  const worker = async () => { while (left-- > 0) { ${op} } };
+  const running = [];
+  for (let i = 0; i < ${workers}; i++) running.push(worker());
+  await Promise.all(running);`;
 
 export async function lockBenchmarks({ quick = false } = {}) {
   const k = quick ? 0.1 : 1;
   const results = [];
 
-  const un = lockImpls();
-  results.push(
-    await compare(
-      'uncontended lock+unlock',
-      Object.fromEntries(Object.entries(un).map(([n, f]) => [n, async (ops) => { for (let i = 0; i < ops; i++) await f(); }])),
-      { ops: 200_000 * k, baseline: 'floor' },
-    ),
-  );
+  results.push(await compare('uncontended lock+unlock', scenario(lockImpls, uncontended), { ops: 200_000 * k, baseline: 'floor' }));
 
-  const floor = new FloorLock();
-  const mu = new Mutex();
-  const al = new AwaitLock();
-  const am = new AsyncMutex();
   results.push(
     await compare(
       'tryLock+unlock',
-      {
-        floor: (n) => { for (let i = 0; i < n; i++) { floor.tryLock(); floor.unlock(); } },
-        mutexprof: (n) => { for (let i = 0; i < n; i++) { mu.tryLock(); mu.unlock(); } },
-        'await-lock': (n) => { for (let i = 0; i < n; i++) { al.tryAcquire(); al.release(); } },
-        'async-mutex tryAcquire (async)': async (n) => { for (let i = 0; i < n; i++) (await tryAcquire(am).acquire())(); },
-      },
+      scenario(
+        {
+          floor: [() => new FloorLock(), 'l.tryLock(); l.unlock();'],
+          mutexprof: [() => new Mutex(), 'l.tryLock(); l.unlock();'],
+          'await-lock': [() => new AwaitLock(), 'l.tryAcquire(); l.release();'],
+          // async-mutex has no synchronous tryLock: tryAcquire() returns a promise
+          'async-mutex tryAcquire (async)': [() => tryAcquire(new AsyncMutex()), '(await l.acquire())();'],
+        },
+        uncontended,
+      ),
       { ops: 2_000_000 * k, baseline: 'floor' },
     ),
   );
 
   for (const workers of [16, 1000]) {
-    const impls = lockImpls();
     results.push(
-      await compare(
-        `contended hand-off, ${workers} waiters`,
-        Object.fromEntries(Object.entries(impls).map(([n, f]) => [n, contended(workers, f)])),
-        { ops: 200_000 * k, baseline: 'floor' },
-      ),
+      await compare(`contended hand-off, ${workers} waiters`, scenario(lockImpls, contended(workers)), { ops: 200_000 * k, baseline: 'floor' }),
     );
   }
 
-  for (const readPct of [95, 50]) {
-    const period = 100;
-    const isRead = (i) => i % period < readPct;
-    const cs = () => Promise.resolve(); // one microtask inside the critical section, so readers can overlap
-    const rwWorkers = (rl, ru, wl, wu) => async (n) => {
-      let i = 0;
-      const worker = async () => {
-        while (i < n) {
-          if (isRead(i++)) {
-            await rl();
-            await cs();
-            ru();
-          } else {
-            await wl();
-            await cs();
-            wu();
-          }
-        }
-      };
-      await Promise.all(Array.from({ length: 16 }, worker));
+  // 16 workers; reads and writes in a fixed pattern; one microtask inside each critical section, so readers overlap.
+  const rwBody = (readPct, [rl, ru, wl, wu]) => `
+    let i = 0;
+    const worker = async () => {
+      while (i < n) {
+        if (i++ % 100 < ${readPct}) { ${rl}; await Promise.resolve(); ${ru}; }
+        else { ${wl}; await Promise.resolve(); ${wu}; }
+      }
     };
-    const frw = new FloorRWLock();
-    const rw = new RWMutex();
-    const mx = new Mutex();
-    const al2 = new AwaitLock();
-    const am2 = new AsyncMutex();
-    let amRelease = noop;
-    results.push(
-      await compare(
-        `RWMutex ${readPct}% reads, 16 workers`,
-        {
-          'floor RW': rwWorkers(() => frw.rLock(), () => frw.rUnlock(), () => frw.lock(), () => frw.unlock()),
-          'mutexprof RWMutex': rwWorkers(() => rw.rLock(), () => rw.rUnlock(), () => rw.lock(), () => rw.unlock()),
-          'mutexprof Mutex (exclusive)': rwWorkers(() => mx.lock(), () => mx.unlock(), () => mx.lock(), () => mx.unlock()),
-          'await-lock (exclusive)': rwWorkers(() => al2.acquireAsync(), () => al2.release(), () => al2.acquireAsync(), () => al2.release()),
-          'async-mutex (exclusive)': rwWorkers(
-            async () => { amRelease = await am2.acquire(); },
-            () => amRelease(),
-            async () => { amRelease = await am2.acquire(); },
-            () => amRelease(),
-          ),
-        },
-        { ops: 100_000 * k, baseline: 'floor RW' },
-      ),
+    const running = [];
+    for (let w = 0; w < 16; w++) running.push(worker());
+    await Promise.all(running);`;
+  const exclusive = ['await l.lock()', 'l.unlock()', 'await l.lock()', 'l.unlock()'];
+  const rwImpls = {
+    'floor RW': [() => new FloorRWLock(), ['await l.rLock()', 'l.rUnlock()', 'await l.lock()', 'l.unlock()']],
+    'mutexprof RWMutex': [() => new RWMutex(), ['await l.rLock()', 'l.rUnlock()', 'await l.lock()', 'l.unlock()']],
+    'mutexprof Mutex (exclusive)': [() => new Mutex(), exclusive],
+    'await-lock (exclusive)': [() => new AwaitLock(), ['await l.acquireAsync()', 'l.release()', 'await l.acquireAsync()', 'l.release()']],
+    'async-mutex (exclusive)': [
+      () => new AsyncMutex(),
+      ['const release = await l.acquire()', 'release()', 'const release = await l.acquire()', 'release()'],
+    ],
+  };
+  for (const readPct of [95, 50]) {
+    const impls = Object.fromEntries(
+      Object.entries(rwImpls).map(([name, [make, ops]]) => [name, compileFor({ l: make() }, rwBody(readPct, ops))]),
     );
+    results.push(await compare(`RWMutex ${readPct}% reads, 16 workers`, impls, { ops: 100_000 * k, baseline: 'floor RW' }));
   }
   return results;
 }

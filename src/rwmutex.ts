@@ -4,7 +4,7 @@
 // new rLock() calls queue too, so writers never starve. A writer's unlock admits the head writer, or else every
 // reader queued ahead of the next writer, together. The last reader's rUnlock admits the head writer.
 
-import { WaitQueue, grant, newGuard, runHolding, type Guard, type GuardState, type LockOptions, type MutexOptions, type Waiter } from './waitqueue.js';
+import { WaitQueue, grant, newGuard, checkFn, holding, type Guard, type GuardState, type LockOptions, type MutexOptions, type Waiter } from './waitqueue.js';
 
 const LEAF_UNLOCK = 'RWMutex.unlock';
 const LEAF_RUNLOCK = 'RWMutex.rUnlock';
@@ -95,12 +95,14 @@ export class RWMutex extends WaitQueue {
 
   /** Runs `fn` holding the write lock; released on every exit path. */
   withLock<T>(fn: () => T | PromiseLike<T>, options?: LockOptions): Promise<Awaited<T>> {
-    return runHolding('RWMutex.withLock', fn, () => this.lock(options));
+    const bad = checkFn('RWMutex.withLock', fn);
+    return bad === null ? holding(this.lock(options), fn) : Promise.reject(bad);
   }
 
   /** Runs `fn` holding a read lock; released on every exit path. */
   withRLock<T>(fn: () => T | PromiseLike<T>, options?: LockOptions): Promise<Awaited<T>> {
-    return runHolding('RWMutex.withRLock', fn, () => this.rLock(options));
+    const bad = checkFn('RWMutex.withRLock', fn);
+    return bad === null ? holding(this.rLock(options), fn) : Promise.reject(bad);
   }
 
   /** @internal */

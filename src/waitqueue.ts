@@ -36,15 +36,15 @@ export interface Guard extends Disposable {
   [Symbol.dispose](): void;
 }
 
-// Guards are plain objects (prototype Object.prototype): V8 then skips the `then` lookup when a promise is
-// resolved with one, which keeps an uncontended lock() level with the floor in bench/. A guard names its acquisition by a
-// generation number, so the lock keeps no pointer to it: a writer's by the lock's release count, a reader's by
+// Guards are plain objects. V8 looks up `then` on any object a promise resolves with (the price of returning a
+// guard at all: bench/'s "floor + guard" row); on a plain object the lookup has one prototype to search, on a class
+// instance two, and class-based guards measured slower. A guard names its acquisition by a generation number, so the lock keeps no pointer to it: a writer's by the lock's release count, a reader's by
 // the read session (readers share one count; a session ends when it drops to zero).
 /** @internal */
 export interface GuardState extends Guard {
   readonly _lock: WaitQueue;
   _gen: number;
-  readonly _read: boolean;
+  _read: boolean;
   /** readers only (writers are named by _gen alone); on every guard so that all guards share one shape */
   _released: boolean;
 }
@@ -57,11 +57,22 @@ export interface Waiter extends GuardState {
   next: Waiter | null;
   prev: Waiter | null;
   resolve: (g: Guard) => void;
-  reject: (e: unknown) => void;
   /** Set when profiling was on at enqueue (else null: not counted); UNSTAMPED when no clock read was needed. */
   times: WaitTimes | null;
-  signal: AbortSignal | null;
-  onAbort: (() => void) | null;
+  /** Set when the caller passed a signal: the abort listener, which also holds what abort needs. */
+  abort: AbortWait | null;
+}
+
+/** @internal An abortable wait's listener (an EventListener object: one allocation, no closure). */
+export interface AbortWait {
+  readonly waiter: Waiter;
+  readonly signal: AbortSignal;
+  readonly reject: (e: unknown) => void;
+  handleEvent(this: AbortWait): void;
+}
+
+function onAbort(this: AbortWait): void {
+  this.waiter._lock._abort(this.waiter, this);
 }
 
 function disposeGuard(this: GuardState): void {
@@ -83,26 +94,17 @@ export function newGuard(lock: WaitQueue, gen: number, read: boolean): GuardStat
   return { _lock: lock, _gen: gen, _read: read, _released: false, [Symbol.dispose]: disposeGuard };
 }
 
-// The executor of every waiter's promise: one shared function instead of a closure per waiter.
-let constructing: Waiter | null = null;
-function captureResolvers(resolve: (g: Guard) => void, reject: (e: unknown) => void): void {
-  constructing!.resolve = resolve;
-  constructing!.reject = reject;
-}
-
-function newWaiter(lock: WaitQueue, write: boolean): Waiter {
+function newWaiter(lock: WaitQueue, resolve: (g: Guard) => void): Waiter {
   return {
     _lock: lock,
     _gen: 0,
-    _read: !write,
+    _read: false,
     _released: false,
     next: null,
     prev: null,
-    resolve: noop,
-    reject: noop,
+    resolve,
     times: null,
-    signal: null,
-    onAbort: null,
+    abort: null,
     [Symbol.dispose]: disposeGuard,
   };
 }
@@ -111,7 +113,7 @@ function newWaiter(lock: WaitQueue, write: boolean): Waiter {
 export function grant(w: Waiter, gen: number): void {
   w._gen = gen;
   const resolve = w.resolve;
-  w.resolve = w.reject = noop; // the guard outlives the wait: keep no resolving functions
+  w.resolve = noop; // the guard outlives the wait: keep no resolving function
   resolve(w);
 }
 
@@ -146,7 +148,6 @@ export abstract class WaitQueue {
   /** @internal */ abstract _describe(): string;
   /** @internal releases g's acquisition, or throws if it is already released */
   abstract _disposeGuard(g: GuardState): void;
-  /** @internal hand the lock to w (already dequeued) */ abstract _grant(w: Waiter): void;
   /** @internal take the lock now if the rules allow it (nobody queued, compatible holders), else null */
   abstract _tryTake(write: boolean): Guard | null;
 
@@ -168,38 +169,50 @@ export abstract class WaitQueue {
 
   /** @internal Queue a waiter; the promise settles when it is granted or aborted. */
   _wait(write: boolean, signal: AbortSignal | undefined, leaf: string): Promise<Guard> {
-    const w = newWaiter(this, write);
-    constructing = w;
-    const p = new Promise<Guard>(captureResolvers); // no closure per waiter
-    constructing = null;
+    // The executors capture no more than they must: V8 inlines them into lock() and then allocates no closure
+    // and no context for them (bench/ measured a shared executor, passing the resolving function through a
+    // variable, and one closure over more variables as slower).
+    const p = signal === undefined ? new Promise<Guard>((resolve) => this._enqueue(resolve)) : this._waitAbortable(signal);
+    const w = this._tail!;
+    if (!write) w._read = true;
+    return timing ? this._timeWait(p, w, leaf) : p;
+  }
+
+  /** @internal */
+  _enqueue(resolve: (g: Guard) => void): Waiter {
+    const w = newWaiter(this, resolve);
+    w.prev = this._tail;
     if (this._tail === null) this._head = w;
-    else {
-      this._tail.next = w;
-      w.prev = this._tail;
-    }
+    else this._tail.next = w;
     this._tail = w;
     this._size++;
-    if (signal !== undefined) {
-      w.signal = signal;
-      w.onAbort = () => this._abort(w);
-      signal.addEventListener('abort', w.onAbort, { once: true });
+    return w;
+  }
+
+  /** @internal (apart from _wait, whose executor would otherwise capture `signal` on every call) */
+  _waitAbortable(signal: AbortSignal): Promise<Guard> {
+    return new Promise<Guard>((resolve, reject) => {
+      const w = this._enqueue(resolve);
+      w.abort = { waiter: w, signal, reject, handleEvent: onAbort };
+      signal.addEventListener('abort', w.abort, { once: true });
+    });
+  }
+
+  /** @internal Profiling is on: w's waiting counts (see the top of this file). */
+  _timeWait(p: Promise<Guard>, w: Waiter, leaf: string): Promise<Guard> {
+    let t = -1; // timed, but no timestamp needed (the clock is positive)
+    if (this._timed === 0 && this._carry === 0) {
+      this._weight = drawMutexSample(); // a fresh interval
+      if (this._weight !== 0) this._last = t = now();
     }
-    if (timing) {
-      let t = -1; // timed, but no timestamp needed (the clock is positive)
-      if (this._timed === 0 && this._carry === 0) {
-        this._weight = drawMutexSample(); // a fresh interval
-        if (this._weight !== 0) this._last = t = now();
-      }
-      if (this._weight !== 0) {
-        if (t === -1) t = now();
-        this._rel += t - this._last;
-      } else if (blockRate > 0) t = now();
-      const times = t === -1 ? UNSTAMPED : { t, end: t };
-      w.times = times;
-      this._timed++;
-      if (blockRate > 0) return blockWait(p, times, this.name, leaf);
-    }
-    return p;
+    if (this._weight !== 0) {
+      if (t === -1) t = now();
+      this._rel += t - this._last;
+    } else if (blockRate > 0) t = now();
+    const times = t === -1 ? UNSTAMPED : { t, end: t };
+    w.times = times;
+    this._timed++;
+    return blockRate > 0 ? blockWait(p, times, this.name, leaf) : p;
   }
 
   /** @internal A release while timed waiters wait (or waiting is carried): the event; returns its time if read. */
@@ -229,11 +242,13 @@ export abstract class WaitQueue {
         if (times !== UNSTAMPED) times.end = at;
       } else this._leaveUncharged(times);
     }
-    if (w.signal !== null) {
-      w.signal.removeEventListener('abort', w.onAbort!);
-      w.signal = null;
-      w.onAbort = null;
-    }
+    if (w.abort !== null) this._dropAbort(w);
+  }
+
+  /** @internal */
+  _dropAbort(w: Waiter): void {
+    w.abort!.signal.removeEventListener('abort', w.abort!);
+    w.abort = null;
   }
 
   /** @internal A timed waiter leaves without a release event: in a sampled interval its waiting is carried. */
@@ -268,10 +283,9 @@ export abstract class WaitQueue {
   }
 
   /** @internal */
-  _abort(w: Waiter): void {
-    const signal = w.signal!;
+  _abort(w: Waiter, a: AbortWait): void {
     this._dequeue(w, false, 0);
-    w.reject(signal.reason);
+    a.reject(a.signal.reason);
     this._afterAbort(w);
   }
 }
@@ -280,13 +294,13 @@ function isThenable(v: unknown): v is PromiseLike<unknown> {
   return ((typeof v === 'object' && v !== null) || typeof v === 'function') && typeof (v as PromiseLike<unknown>).then === 'function';
 }
 
-/** @internal withLock/withRLock: runs fn holding what `acquire()` takes, releasing on every exit path. */
-export function runHolding<T>(method: string, fn: () => T | PromiseLike<T>, acquire: () => Promise<Guard>): Promise<Awaited<T>> {
-  if (typeof fn !== 'function') return Promise.reject(new TypeError(`mutexprof: ${method}(fn): fn must be a function, got ${typeof fn}`));
-  return holding(acquire(), fn);
+/** @internal withLock/withRLock: fn is checked before anything is acquired. */
+export function checkFn(method: string, fn: unknown): TypeError | null {
+  return typeof fn === 'function' ? null : new TypeError(`mutexprof: ${method}(fn): fn must be a function, got ${typeof fn}`);
 }
 
-async function holding<T>(acquired: Promise<Guard>, fn: () => T | PromiseLike<T>): Promise<Awaited<T>> {
+/** @internal withLock/withRLock: runs fn holding what `acquired` resolves to, releasing on every exit path. */
+export async function holding<T>(acquired: Promise<Guard>, fn: () => T | PromiseLike<T>): Promise<Awaited<T>> {
   const g = await acquired;
   try {
     const r = fn();
