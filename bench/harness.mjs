@@ -1,5 +1,5 @@
 // Side-by-side benchmark harness: every implementation runs in the same process, rounds alternate the order,
-// and results are medians over rounds reported as ratios to a baseline (the machines are shared and noisy).
+// and results are medians over rounds, with ratios to a baseline taken round by round (the machines are shared and noisy).
 import { performance } from 'node:perf_hooks';
 
 /**
@@ -21,9 +21,10 @@ export async function compare(title, impls, { ops, rounds = 9, baseline }) {
   }
   const median = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
   const base = baseline ?? names[0];
-  const rows = names.map((n) => ({ impl: n, ns: median(samples[n]) }));
-  const b = rows.find((r) => r.impl === base).ns;
-  return { title, baseline: base, rows: rows.map((r) => ({ ...r, ratio: r.ns / b })) };
+  // The ratio is the median of per-round ratios: each round measures every implementation within a few hundred
+  // milliseconds, so a slow spell of this shared machine moves both sides of a ratio together.
+  const rows = names.map((n) => ({ impl: n, ns: median(samples[n]), ratio: median(samples[n].map((v, i) => v / samples[base][i])) }));
+  return { title, baseline: base, rows };
 }
 
 const AsyncFunction = (async () => {}).constructor;

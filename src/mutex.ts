@@ -9,9 +9,12 @@ const LEAF_UNLOCK = 'Mutex.unlock';
 const LEAF_LOCK = 'Mutex.lock';
 
 export class Mutex extends WaitQueue {
-  #locked = false;
-  /** release generation: the current acquisition's guard carries it; every release bumps it */
-  #gen = 0;
+  /**
+   * One word for the lock, as Go's sync.Mutex: odd while held. Every acquisition and every release adds one, so
+   * each acquisition has its own value; its guard carries it and is stale once the state has moved on. A hand-off
+   * adds two at once (release + acquisition: the lock never looks free). Int32 arithmetic keeps parity on wrap.
+   */
+  #state = 0;
 
   constructor(options?: MutexOptions) {
     super(options, 'Mutex');
@@ -19,7 +22,7 @@ export class Mutex extends WaitQueue {
 
   /** True while somebody holds the lock. */
   get locked(): boolean {
-    return this.#locked;
+    return (this.#state & 1) === 1;
   }
 
   /**
@@ -28,29 +31,41 @@ export class Mutex extends WaitQueue {
    */
   lock(options?: LockOptions): Promise<Guard> {
     if (options !== undefined) return this._lockSlow(options, 'Mutex.lock', true, LEAF_LOCK);
-    if (this.#locked) return this._wait(true, undefined, LEAF_LOCK);
-    this.#locked = true;
-    return Promise.resolve(newGuard(this, this.#gen, false));
+    const s = this.#state;
+    if ((s & 1) === 1) return this._wait(true, undefined, LEAF_LOCK);
+    this.#state = s + 1;
+    return Promise.resolve(newGuard(this, s + 1, false));
   }
 
   /** Takes the lock if it is free and nobody waits; synchronous. */
   tryLock(): boolean {
-    if (this.#locked) return false;
-    this.#locked = true;
+    const s = this.#state;
+    if ((s & 1) === 1) return false; // held, hence also nobody can be waiting for a free lock
+    this.#state = s + 1;
     return true;
   }
 
   /** Releases the lock, handing it to the next waiter if any. Throws if the lock is not held. */
   unlock(): void {
-    if (!this.#locked) throw new Error(`mutexprof: unlock of unlocked ${this._describe()}`);
-    this.#gen = (this.#gen + 1) | 0;
-    if (this._timed !== 0 || this._carry !== 0) return this.#unlockEvent();
-    // profiling off, or no counted waiter: hand the lock to the head waiter, if any
+    const s = this.#state;
+    if ((s & 1) === 0) throw new Error(`mutexprof: unlock of unlocked ${this._describe()}`);
     const w = this._head;
-    if (w === null) {
-      this.#locked = false;
+    if (this._timed !== 0 || this._carry !== 0) {
+      // a release that ends waiting the profiles count (see src/waitqueue.ts); inline, not a method of its own:
+      // one more physical frame made every sampled event's stack capture measurably slower (bench/ "sampled event")
+      const at = this._releaseEvent(LEAF_UNLOCK);
+      if (w === null) this.#state = (s + 1) | 0;
+      else {
+        this._dequeue(w, true, at);
+        grant(w, (this.#state = (s + 2) | 0));
+      }
       return;
     }
+    if (w === null) {
+      this.#state = (s + 1) | 0;
+      return;
+    }
+    // hand the lock to the head waiter (profiling off, or nobody counted)
     const next = w.next;
     this._head = next;
     if (next === null) this._tail = null;
@@ -60,19 +75,7 @@ export class Mutex extends WaitQueue {
     }
     this._size--;
     if (w.abort !== null) this._dropAbort(w);
-    grant(w, this.#gen);
-  }
-
-  /** A release that ends waiting the profiles count (see src/waitqueue.ts). */
-  #unlockEvent(): void {
-    const at = this._releaseEvent(LEAF_UNLOCK);
-    const w = this._head;
-    if (w === null) {
-      this.#locked = false;
-      return;
-    }
-    this._dequeue(w, true, at);
-    grant(w, this.#gen);
+    grant(w, (this.#state = (s + 2) | 0));
   }
 
   /** Runs `fn` holding the lock and returns its result; the lock is released on every exit path. */
@@ -83,14 +86,15 @@ export class Mutex extends WaitQueue {
 
   /** @internal */
   _tryTake(_write: boolean): Guard | null {
-    if (this.#locked) return null;
-    this.#locked = true;
-    return newGuard(this, this.#gen, false);
+    const s = this.#state;
+    if ((s & 1) === 1) return null;
+    this.#state = s + 1;
+    return newGuard(this, s + 1, false);
   }
 
   /** @internal */
   _disposeGuard(g: GuardState): void {
-    if (!this.#locked || g._gen !== this.#gen) throw this._alreadyReleased(false);
+    if (g._gen !== this.#state) throw this._alreadyReleased(false);
     this.unlock();
   }
 

@@ -38,8 +38,9 @@ export interface Guard extends Disposable {
 
 // Guards are plain objects. V8 looks up `then` on any object a promise resolves with (the price of returning a
 // guard at all: bench/'s "floor + guard" row); on a plain object the lookup has one prototype to search, on a class
-// instance two, and class-based guards measured slower. A guard names its acquisition by a generation number, so the lock keeps no pointer to it: a writer's by the lock's release count, a reader's by
-// the read session (readers share one count; a session ends when it drops to zero).
+// instance two, and class-based guards measured slower. A guard names its acquisition by a number, so the lock
+// keeps no pointer to it: a Mutex's by its state word, an RWMutex writer's by the release count, a reader's by the
+// read session (readers share one count; a session ends when it drops to zero).
 /** @internal */
 export interface GuardState extends Guard {
   readonly _lock: WaitQueue;

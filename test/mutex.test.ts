@@ -147,6 +147,20 @@ describe('Mutex', () => {
     expect(mu.locked).toBe(true);
   });
 
+  test('a hand-off makes the previous holder’s guard stale (the lock never looks free in between)', async () => {
+    const mu = new Mutex();
+    const g1 = await mu.lock();
+    const next = mu.lock();
+    mu.unlock(); // hands off to the waiter: the lock stays held
+    expect(mu.locked).toBe(true);
+    expect(() => g1[Symbol.dispose]()).toThrow(/already released/);
+    const g2 = await next;
+    expect(() => g1[Symbol.dispose]()).toThrow(/already released/);
+    expect(mu.locked).toBe(true);
+    g2[Symbol.dispose]();
+    expect(mu.locked).toBe(false);
+  });
+
   test('bad arguments are rejected with TypeError and change nothing', async () => {
     const mu = new Mutex();
     // @ts-expect-error wrong type on purpose
