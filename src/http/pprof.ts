@@ -180,6 +180,7 @@ export async function serve(req: IncomingMessage, res: ServerResponse, rel: stri
 async function serveDelta(req: IncomingMessage, res: ServerResponse, profile: ContentionProfile, seconds: number): Promise<void> {
   const before: ProfileSnapshot | null = profile.snapshot();
   const t0 = process.hrtime.bigint();
+  const end = t0 + BigInt(seconds) * 1_000_000_000n;
   const completed = await new Promise<boolean>((resolve) => {
     const done = (ok: boolean): void => {
       clearTimeout(timer);
@@ -187,7 +188,14 @@ async function serveDelta(req: IncomingMessage, res: ServerResponse, profile: Co
       resolve(ok);
     };
     const gone = (): void => done(false);
-    const timer = setTimeout(() => done(true), seconds * 1000);
+    // Timers run on the event loop's cached millisecond clock and can fire up to a millisecond early by the
+    // monotonic one; like Go's time.Sleep, the window is never shorter than asked: re-arm for what is left.
+    const check = (): void => {
+      const left = Number(end - process.hrtime.bigint());
+      if (left <= 0) done(true);
+      else timer = setTimeout(check, Math.ceil(left / 1e6));
+    };
+    let timer = setTimeout(check, seconds * 1000);
     res.on('close', gone);
     if (res.destroyed || req.destroyed) done(false);
   });
