@@ -66,14 +66,7 @@ export class Mutex extends WaitQueue {
       return;
     }
     // hand the lock to the head waiter (profiling off, or nobody counted)
-    const next = w.next;
-    this._head = next;
-    if (next === null) this._tail = null;
-    else {
-      next.prev = null;
-      w.next = null;
-    }
-    this._size--;
+    this._unlink(w);
     if (w.abort !== null) this._dropAbort(w);
     grant(w, (this.#state = (s + 2) | 0));
   }
