@@ -52,6 +52,7 @@ export class FloorRWLock {
 
 // The floor again, resolving each acquisition with a fresh guard object, as lock() must: not a target, a reference
 // that shows what the guard itself costs (V8 looks up `then` on any object a promise resolves with).
+// Written out again rather than derived from FloorLock: shared methods would share V8's type feedback with the floor.
 function disposeFloorGuard() {
   this.lock.unlock();
 }

@@ -49,27 +49,19 @@ export class Mutex extends WaitQueue {
   unlock(): void {
     const s = this.#state;
     if ((s & 1) === 0) throw new Error(`mutexprof: unlock of unlocked ${this._describe()}`);
+    // a release event for the profiles only when counted waiting ends here (see src/waitqueue.ts); read in this
+    // frame, not a helper's: one more frame made every sampled event's stack capture slower
+    const event = this._timed !== 0 || this._carry !== 0;
+    const at = event ? this._releaseEvent(LEAF_UNLOCK) : 0;
     const w = this._head;
-    if (this._timed !== 0 || this._carry !== 0) {
-      // a release that ends waiting the profiles count (see src/waitqueue.ts); inline, not a method of its own:
-      // one more physical frame made every sampled event's stack capture measurably slower (bench/ "sampled event")
-      const at = this._releaseEvent(LEAF_UNLOCK);
-      if (w === null) this.#state = (s + 1) | 0;
-      else {
-        this._dequeue(w, true, at);
-        grant(w, (this.#state = (s + 2) | 0));
-      }
-      return;
-    }
     if (w === null) {
       this.#state = (s + 1) | 0;
       return;
     }
-    // hand the lock to the head waiter (profiling off, or nobody counted)
-    this._unlink(w);
-    if (w.abort !== null) this._dropAbort(w);
+    this._dequeue(w, event, at);
     grant(w, (this.#state = (s + 2) | 0));
   }
+
 
   /** Runs `fn` holding the lock and returns its result; the lock is released on every exit path. */
   withLock<T>(fn: () => T | PromiseLike<T>, options?: LockOptions): Promise<Awaited<T>> {

@@ -131,19 +131,18 @@ export class RWMutex extends WaitQueue {
     if (!w._read) {
       if (this.#readers !== 0) return;
       this._dequeue(w, event, at);
-      this._grant(w);
+      this.#grant(w);
       return;
     }
     while (w !== null && w._read) {
       const next: Waiter | null = w.next;
       this._dequeue(w, event, at);
-      this._grant(w);
+      this.#grant(w);
       w = next;
     }
   }
 
-  /** @internal */
-  _grant(w: Waiter): void {
+  #grant(w: Waiter): void {
     if (!w._read) {
       this.#writer = true;
       grant(w, this.#gen);

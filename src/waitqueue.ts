@@ -174,7 +174,7 @@ export abstract class WaitQueue {
     // to allocate. (Tried and slower in the contended hand-off bench: one shared executor passing
     // the resolving function through a variable, and an executor closing over `signal` too.)
     const p = signal === undefined ? new Promise<Guard>((resolve) => this._enqueue(resolve)) : this._waitAbortable(signal);
-    const w = this._tail!;
+    const w = this._tail!; // the executor ran synchronously and queued it last
     if (!write) w._read = true;
     return timing ? this._timeWait(p, w, leaf) : p;
   }
