@@ -1,4 +1,7 @@
+import { readFileSync } from 'node:fs';
 import { defineConfig } from 'tsup';
+
+const { version } = JSON.parse(readFileSync('package.json', 'utf8')) as { version: string };
 
 // One bundle per format: dist/index.js (ESM) and dist/index.cjs (CommonJS), each with its declarations.
 export default defineConfig({
@@ -12,4 +15,5 @@ export default defineConfig({
   splitting: false,
   external: ['express'],
   shims: true,
+  define: { __MUTEXPROF_VERSION__: JSON.stringify(version) },
 });

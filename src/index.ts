@@ -1,15 +1,34 @@
-// mutexprof: async Mutex and RWMutex whose contention is profiled the way Go profiles sync.Mutex.
+// mutexprof: async locks whose contention is profiled the way Go profiles sync.Mutex.
 //
-// Layers, data flowing one way: the locks (mutex.ts, rwmutex.ts, waitqueue.ts) report events → the recorder
-// (profile/recorder.ts) samples and aggregates → the encoders (profile/pprof.ts, profile/text.ts) read it →
-// the HTTP layer (http/) serves them.
+// Layers, data flowing one way (each a folder):
+//   locks/    the locks: FIFO queue and abort (waitqueue), the contended path and its accounting (contention),
+//             Mutex, RWMutex; they report events to →
+//   profile/  the recording: sampling decisions, stack capture and resolution, labels, the bounded recorder →
+//   pprof/    the registry of profiles and their encodings (protobuf, legacy text) →
+//   http/     /debug/pprof: the endpoint, and the three ways to mount it.
+// Process-wide state lives in src/shared.ts, so that every copy of mutexprof in a process shares one profiler.
 
-export { Mutex } from './mutex.js';
-export { RWMutex } from './rwmutex.js';
-export type { Guard, LockOptions, MutexOptions } from './waitqueue.js';
-export { setMutexProfileFraction, setBlockProfileRate, configureProfiler, type ProfilerConfig, type Entry } from './profile/recorder.js';
+import { registerContentionProfiles } from './pprof/contention.js';
+
+export { Mutex } from './locks/mutex.js';
+export { RWMutex } from './locks/rwmutex.js';
+export type { Guard, LockOptions, MutexOptions } from './locks/options.js';
+export { setMutexProfileFraction, setBlockProfileRate } from './profile/sampling.js';
+export { configureProfiler, type ProfilerConfig } from './profile/recorder.js';
 export { withLabels, type LabelSet } from './profile/labels.js';
 export type { Frame } from './profile/stack.js';
-export { lookup, allProfiles, deltaSnapshot, type ContentionProfile, type ProfileSnapshot } from './profile/lookup.js';
-export { pprofHandler, pprofRouter, startPprofServer, type PprofRequestHandler, type PprofServerOptions } from './http/handlers.js';
-export type { PprofOptions } from './http/pprof.js';
+export {
+  lookup,
+  profiles,
+  allProfiles,
+  deltaSnapshot,
+  type LockProfile,
+  type ContentionProfile,
+  type ProfileSnapshot,
+  type ProfileSample,
+  type SampleType,
+} from './pprof/registry.js';
+export { pprofHandler, pprofRouter, startPprofServer, type PprofRequestHandler, type PprofServerOptions } from './http/mount.js';
+export type { PprofOptions } from './http/endpoint.js';
+
+registerContentionProfiles();

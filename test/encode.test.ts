@@ -47,12 +47,12 @@ beforeAll(async () => {
   await readMostly(new RWMutex({ name: 'settings' }));
 });
 
-const decode = async (name: 'mutex' | 'block'): Promise<Profile> => Profile.decode(gunzipSync(await lookup(name)!.encode()));
+const decode = async (name: 'mutex' | 'block'): Promise<Profile> => Profile.decode(gunzipSync(await lookup(name).encode()));
 const str = (p: Profile, i: unknown): string => p.stringTable.strings[Number(i)];
 
 describe('pprof protobuf', () => {
   test.each(['mutex', 'block'] as const)('%s: Go’s shape, decodable by pprof-format', async (name) => {
-    const body = await lookup(name)!.encode();
+    const body = await lookup(name).encode();
     expect([body[0], body[1]]).toEqual([0x1f, 0x8b]); // gzip
     const p = Profile.decode(gunzipSync(body));
     expect(p.sampleType.map((t) => [str(p, t.type), str(p, t.unit)])).toEqual([
@@ -94,14 +94,14 @@ describe('pprof protobuf', () => {
 });
 
 describe('debug=1 text', () => {
-  test('Go’s legacy layout', () => {
-    const text = lookup('mutex')!.text();
+  test('Go’s legacy layout', async () => {
+    const text = await lookup('mutex').text();
     const lines = text.split('\n');
     expect(lines.slice(0, 3)).toEqual(['--- mutex:', 'cycles/second=1000000000', 'sampling period=1']);
     expect(lines[3]).toMatch(/^\d+ \d+ @( 0x[0-9a-f]+)+$/);
     expect(lines[4]).toMatch(/^#\t0x[0-9a-f]+\tMutex\.unlock\+0x0\t+\S.*:\d+$/);
     expect(text.endsWith('\n\n')).toBe(true);
-    const block = lookup('block')!.text().split('\n');
+    const block = (await lookup('block').text()).split('\n');
     expect(block.slice(0, 2)).toEqual(['--- contention:', 'cycles/second=1000000000']);
     expect(block[2]).toMatch(/^\d+ \d+ @/);
   });
@@ -125,7 +125,7 @@ describe.skipIf(!go)('go tool pprof reads what we write', () => {
 
   test('-raw, -traces, -tagfocus on the protobuf', async () => {
     const file = join(dir, 'mutex.pb.gz');
-    writeFileSync(file, await lookup('mutex')!.encode());
+    writeFileSync(file, await lookup('mutex').encode());
     const raw = pprof('-raw', file);
     expect(raw).toContain('PeriodType: contentions count');
     expect(raw).toContain('contentions/count delay/nanoseconds');
@@ -150,8 +150,8 @@ describe.skipIf(!go)('go tool pprof reads what we write', () => {
     try {
       const text = join(dir, `mutex-${rate}.txt`);
       const proto = join(dir, `mutex-${rate}.pb.gz`);
-      writeFileSync(text, lookup('mutex')!.text());
-      writeFileSync(proto, await lookup('mutex')!.encode());
+      writeFileSync(text, await lookup('mutex').text());
+      writeFileSync(proto, await lookup('mutex').encode());
       const fromText = rawTotals(pprof('-raw', text));
       expect(fromText).toEqual(rawTotals(pprof('-raw', proto)));
       expect(fromText[1]).toBeGreaterThan(0);
@@ -161,8 +161,8 @@ describe.skipIf(!go)('go tool pprof reads what we write', () => {
   });
 
   test('the block profile’s text and protobuf agree too', async () => {
-    writeFileSync(join(dir, 'block.txt'), lookup('block')!.text());
-    writeFileSync(join(dir, 'block.pb.gz'), await lookup('block')!.encode());
+    writeFileSync(join(dir, 'block.txt'), await lookup('block').text());
+    writeFileSync(join(dir, 'block.pb.gz'), await lookup('block').encode());
     expect(rawTotals(pprof('-raw', join(dir, 'block.txt')))).toEqual(rawTotals(pprof('-raw', join(dir, 'block.pb.gz'))));
   });
 });

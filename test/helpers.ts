@@ -43,18 +43,37 @@ export function manualClock(start = 1_000_000): { now: () => number; advance: (n
 
 export const ms = 1_000_000;
 
-import { lookup, type Entry, type Mutex } from '../src/index.js';
+import { lookup, type Mutex, type ProfileSample } from '../src/index.js';
 
-/** Samples of one profile for one lock. */
-export function samplesOf(profile: 'mutex' | 'block', lock: string): Entry[] {
-  return lookup(profile)!.snapshot().entries.filter((e) => e.lock === lock);
+/** A sample as the tests read it. */
+export interface Seen {
+  readonly frames: ProfileSample['frames'];
+  readonly lock: string;
+  /** the labels besides `lock`, in order */
+  readonly pairs: ReadonlyArray<readonly [string, string]>;
+  readonly count: number;
+  readonly delay: number;
 }
 
+export function seen(s: ProfileSample): Seen {
+  const lock = s.labels.find(([k]) => k === 'lock')?.[1] ?? '';
+  return { frames: s.frames, lock, pairs: s.labels.filter(([k]) => k !== 'lock'), count: s.values[0], delay: s.values[1] };
+}
+
+/** Samples of one profile now (every one, or one lock's). */
+export async function samples(profile: 'mutex' | 'block', lock?: string): Promise<Seen[]> {
+  const all = (await lookup(profile).snapshot()).samples.map(seen);
+  return lock === undefined ? all : all.filter((e) => e.lock === lock);
+}
+
+/** Samples of one profile for one lock. */
+export const samplesOf = (profile: 'mutex' | 'block', lock: string): Promise<Seen[]> => samples(profile, lock);
+
 /** Summed count and delay of one profile for one lock. */
-export function totalsOf(profile: 'mutex' | 'block', lock: string): { count: number; delay: number } {
+export async function totalsOf(profile: 'mutex' | 'block', lock: string): Promise<{ count: number; delay: number }> {
   let count = 0;
   let delay = 0;
-  for (const e of samplesOf(profile, lock)) {
+  for (const e of await samplesOf(profile, lock)) {
     count += e.count;
     delay += e.delay;
   }
@@ -62,7 +81,7 @@ export function totalsOf(profile: 'mutex' | 'block', lock: string): { count: num
 }
 
 /** Function names of a sample, leaf first. */
-export const names = (e: Entry): string[] => e.frames.map((f) => f.name);
+export const names = (e: { frames: ProfileSample['frames'] }): string[] => e.frames.map((f) => f.name);
 
 /** One contended release: hold `mu`, queue a waiter, let `ns` pass on `clock`, release, let the waiter finish. */
 export async function contend(mu: Mutex, clock: { advance: (ns: number) => void }, ns: number): Promise<void> {

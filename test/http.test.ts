@@ -10,6 +10,7 @@ import { gunzipSync } from 'node:zlib';
 import { once } from 'node:events';
 import { Profile } from 'pprof-format';
 import { Mutex, pprofHandler, startPprofServer, setMutexProfileFraction } from '../src/index.js';
+import { recorders } from '../src/profile/recorder.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
@@ -193,12 +194,12 @@ describe('pprofHandler in process', () => {
     const server = await startPprofServer({ port: 0 });
     const port = (server.address() as { port: number }).port;
     expect((server.address() as { address: string }).address).toBe('127.0.0.1');
-    const timers = (): number => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    const windows = (): number => recorders.mutex.openMarks();
     const waitFor = async (cond: () => boolean): Promise<void> => {
       for (let i = 0; i < 500 && !cond(); i++) await new Promise((r) => setTimeout(r, 2));
     };
 
-    // Clients that leave a 60 s delta: each one's timer exists while it waits and is gone once it leaves.
+    // Clients that leave a 60 s delta: each one's window is open while it waits and closed once it leaves.
     let arrived = 0;
     server.on('request', () => arrived++);
     const leavers = Array.from({ length: 12 }, () => {
@@ -208,11 +209,10 @@ describe('pprofHandler in process', () => {
     });
     await waitFor(() => arrived === 12);
     await new Promise((r) => setTimeout(r, 20));
-    const waiting = timers();
-    expect(waiting).toBeGreaterThanOrEqual(12);
+    expect(windows()).toBe(12);
     for (const req of leavers) req.destroy();
-    await waitFor(() => timers() <= waiting - 12);
-    expect(timers()).toBe(waiting - 12);
+    await waitFor(() => windows() === 0);
+    expect(windows()).toBe(0);
 
     // Clients that stay get the contention of their window.
     const mu = new Mutex({ name: 'during-delta' });

@@ -45,8 +45,8 @@ describe('mutex total delay = block total delay at rate 1 (two views of one trut
           await flush();
         }
         await Promise.all(pending);
-        const m = totalsOf('mutex', name);
-        const b = totalsOf('block', name);
+        const m = await totalsOf('mutex', name);
+        const b = await totalsOf('block', name);
         expect(Math.abs(m.delay - b.delay)).toBeLessThan(1e-6 * Math.max(1, b.delay)); // float sums, exact in ns
       }),
       { seed: Number(process.env.FC_SEED ?? 7), numRuns: Number(process.env.FC_RUNS ?? 300) },
@@ -68,7 +68,7 @@ describe('sampling statistics (fixed seed)', () => {
       exact += dt;
       await contend(mu, clock, dt);
     }
-    const est = totalsOf('mutex', 'stats-mutex');
+    const est = await totalsOf('mutex', 'stats-mutex');
     expect(Math.abs(est.count - n) / n).toBeLessThan(0.1);
     expect(Math.abs(est.delay - exact) / exact).toBeLessThan(0.1);
   });
@@ -86,7 +86,7 @@ describe('sampling statistics (fixed seed)', () => {
       exact += dt;
       await contend(mu, clock, dt);
     }
-    const est = totalsOf('block', 'stats-block');
+    const est = await totalsOf('block', 'stats-block');
     expect(Math.abs(est.count - n) / n).toBeLessThan(0.1);
     expect(Math.abs(est.delay - exact) / exact).toBeLessThan(0.1);
   });

@@ -32,17 +32,17 @@ describe('attribution', () => {
     await Promise.all([waiter('w1'), waiter('w2'), waiter('w3'), h]);
     expect(entered).toEqual(['w1', 'w2', 'w3']);
 
-    const m = samplesOf('mutex', 'attrib');
+    const m = await samplesOf('mutex', 'attrib');
     const byFn = (fn: string) => m.find((e) => names(e)[1] === fn)!;
     expect(names(byFn('holder'))[0]).toBe('Mutex.unlock');
     expect(byFn('holder').count).toBe(1);
     expect(byFn('holder').delay).toBe(300 * ms);
     // waiters' releases: w1 ends 2 × 50 ms of waiting, w2 ends 50 ms; one stack, two events
     expect(byFn('waiter')).toMatchObject({ count: 2, delay: 150 * ms });
-    expect(totalsOf('mutex', 'attrib')).toEqual({ count: 3, delay: 450 * ms });
+    expect(await totalsOf('mutex', 'attrib')).toEqual({ count: 3, delay: 450 * ms });
 
     // block profile: each waiter's own wait (100, 150, 200 ms), at its lock() call
-    const b = samplesOf('block', 'attrib');
+    const b = await samplesOf('block', 'attrib');
     expect(b).toHaveLength(1);
     expect(names(b[0]).slice(0, 2)).toEqual(['Mutex.lock', 'waiter']);
     expect(b[0]).toMatchObject({ count: 3, delay: 450 * ms });
@@ -64,11 +64,11 @@ describe('attribution', () => {
     clock.advance(20 * ms);
     readerB();
     (await w)[Symbol.dispose]();
-    const m = samplesOf('mutex', 'share');
+    const m = await samplesOf('mutex', 'share');
     expect(m.find((e) => names(e)[1] === 'readerA')).toMatchObject({ count: 1, delay: 10 * ms });
     expect(m.find((e) => names(e)[1] === 'readerB')).toMatchObject({ count: 1, delay: 20 * ms });
     expect(names(m[0])[0]).toBe('RWMutex.rUnlock');
-    expect(totalsOf('block', 'share')).toEqual({ count: 1, delay: 30 * ms });
+    expect(await totalsOf('block', 'share')).toEqual({ count: 1, delay: 30 * ms });
   });
 
   test('a writer delaying a batch of readers is charged all their waits', async () => {
@@ -84,11 +84,11 @@ describe('attribution', () => {
     }
     writer();
     for (const g of await Promise.all(readers)) g[Symbol.dispose]();
-    const m = samplesOf('mutex', 'batch');
+    const m = await samplesOf('mutex', 'batch');
     expect(m).toHaveLength(1);
     expect(names(m[0]).slice(0, 2)).toEqual(['RWMutex.unlock', 'writer']);
     expect(m[0]).toMatchObject({ count: 1, delay: (40 + 39 + 37 + 34) * ms });
-    expect(totalsOf('block', 'batch')).toEqual({ count: 4, delay: 150 * ms });
+    expect(await totalsOf('block', 'batch')).toEqual({ count: 4, delay: 150 * ms });
   });
 
   test('aborted waiters keep their wait in the next event’s delay, and in the block profile', async () => {
@@ -105,8 +105,8 @@ describe('attribution', () => {
     (await b)[Symbol.dispose]();
     await flush();
     expect(a.state).toBe('rejected');
-    expect(totalsOf('mutex', 'abort')).toEqual({ count: 1, delay: 25 * ms });
-    expect(totalsOf('block', 'abort')).toEqual({ count: 2, delay: 25 * ms });
+    expect(await totalsOf('mutex', 'abort')).toEqual({ count: 1, delay: 25 * ms });
+    expect(await totalsOf('block', 'abort')).toEqual({ count: 2, delay: 25 * ms });
   });
 
   test('an abort with nobody left waiting is still charged to the next release', async () => {
@@ -118,8 +118,8 @@ describe('attribution', () => {
     ac.abort();
     await expect(p).rejects.toBeDefined();
     mu.unlock();
-    expect(totalsOf('mutex', 'abort-alone')).toEqual({ count: 1, delay: 7 * ms });
-    expect(totalsOf('block', 'abort-alone')).toEqual({ count: 1, delay: 7 * ms });
+    expect(await totalsOf('mutex', 'abort-alone')).toEqual({ count: 1, delay: 7 * ms });
+    expect(await totalsOf('block', 'abort-alone')).toEqual({ count: 1, delay: 7 * ms });
   });
 
   test('readers admitted because the writer ahead aborted: their wait is carried, totals still agree', async () => {
@@ -133,8 +133,8 @@ describe('attribution', () => {
     await expect(w).rejects.toBeDefined();
     (await r)[Symbol.dispose]();
     rw.rUnlock();
-    expect(totalsOf('mutex', 'carry').delay).toBe(8 * ms);
-    expect(totalsOf('block', 'carry')).toEqual({ count: 2, delay: 8 * ms });
+    expect((await totalsOf('mutex', 'carry')).delay).toBe(8 * ms);
+    expect(await totalsOf('block', 'carry')).toEqual({ count: 2, delay: 8 * ms });
   });
 
   test('an inherited release method called on two classes gives each its own frame', async () => {
@@ -154,7 +154,7 @@ describe('attribution', () => {
       (await w)[Symbol.dispose]();
     }
     const byName: Record<string, number> = {};
-    for (const e of samplesOf('mutex', 'inherited')) byName[names(e)[1]] = (byName[names(e)[1]] ?? 0) + e.count;
+    for (const e of await samplesOf('mutex', 'inherited')) byName[names(e)[1]] = (byName[names(e)[1]] ?? 0) + e.count;
     expect(byName).toEqual({ 'Cache.release': 2, 'Store.release': 1 });
   });
 
@@ -170,8 +170,8 @@ describe('attribution', () => {
     mu.unlock();
     (await w)[Symbol.dispose]();
     await mu.withLock(() => clock.advance(ms));
-    expect(samplesOf('mutex', 'off')).toEqual([]);
-    expect(samplesOf('block', 'off')).toEqual([]);
+    expect(await samplesOf('mutex', 'off')).toEqual([]);
+    expect(await samplesOf('block', 'off')).toEqual([]);
   });
 });
 
@@ -180,13 +180,13 @@ describe('rates', () => {
     const mu = new Mutex({ name: 'scale' });
     setMutexProfileFraction(4); // random() = 0 → every event sampled, weighted ×4
     await contend(mu, clock, 10 * ms);
-    expect(totalsOf('mutex', 'scale')).toEqual({ count: 4, delay: 40 * ms });
+    expect(await totalsOf('mutex', 'scale')).toEqual({ count: 4, delay: 40 * ms });
     expect(setMutexProfileFraction(1)).toBe(4);
     await contend(mu, clock, 10 * ms);
-    expect(totalsOf('mutex', 'scale')).toEqual({ count: 5, delay: 50 * ms });
+    expect(await totalsOf('mutex', 'scale')).toEqual({ count: 5, delay: 50 * ms });
     setMutexProfileFraction(0);
     await contend(mu, clock, 10 * ms);
-    expect(totalsOf('mutex', 'scale')).toEqual({ count: 5, delay: 50 * ms });
+    expect(await totalsOf('mutex', 'scale')).toEqual({ count: 5, delay: 50 * ms });
   });
 
   test('the block rate keeps long waits whole and weights short sampled ones (unbiased)', async () => {
@@ -194,12 +194,12 @@ describe('rates', () => {
     setMutexProfileFraction(0);
     setBlockProfileRate(10 * ms);
     await contend(mu, clock, 30 * ms); // ≥ rate: count 1, delay 30 ms
-    expect(totalsOf('block', 'blockrate')).toEqual({ count: 1, delay: 30 * ms });
+    expect(await totalsOf('block', 'blockrate')).toEqual({ count: 1, delay: 30 * ms });
     await contend(mu, clock, 2 * ms); // < rate, sampled (random 0): count rate/dt = 5, delay rate = 10 ms
-    expect(totalsOf('block', 'blockrate')).toEqual({ count: 6, delay: 40 * ms });
+    expect(await totalsOf('block', 'blockrate')).toEqual({ count: 6, delay: 40 * ms });
     configureProfiler({ random: () => 0.5 });
     await contend(mu, clock, 2 * ms); // kept with probability 0.2: 0.5 is not below it
-    expect(totalsOf('block', 'blockrate')).toEqual({ count: 6, delay: 40 * ms });
+    expect(await totalsOf('block', 'blockrate')).toEqual({ count: 6, delay: 40 * ms });
   });
 
   test.each([
@@ -236,13 +236,13 @@ describe('labels', () => {
         (await w)[Symbol.dispose]();
       });
     });
-    const [m] = samplesOf('mutex', 'labelled');
-    expect(m.labels?.pairs).toEqual([
+    const [m] = await samplesOf('mutex', 'labelled');
+    expect(m.pairs).toEqual([
       ['route', '/inner'],
       ['tenant', 'a'],
     ]);
-    const [b] = samplesOf('block', 'labelled');
-    expect(b.labels?.pairs).toEqual([
+    const [b] = await samplesOf('block', 'labelled');
+    expect(b.pairs).toEqual([
       ['route', '/inner'],
       ['tenant', 'a'],
       ['who', 'waiter'],

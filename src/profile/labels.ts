@@ -1,24 +1,47 @@
 // withLabels: like Go's pprof.Do. Contention recorded while fn runs (across awaits) carries these labels.
+//
+// The store is one AsyncLocalStorage per process (src/shared.ts), so labels set through any copy of mutexprof
+// label the locks of every copy.
 
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { shared } from '../shared.js';
 
-/** An immutable, sorted label set with its aggregation key. */
+/** An immutable label set, sorted by key. */
 export interface LabelSet {
   readonly pairs: ReadonlyArray<readonly [string, string]>;
+  /** The set as one string (computed when first read): the profiles aggregate samples by it. */
   readonly key: string;
 }
 
-const storage = new AsyncLocalStorage<LabelSet>();
+class Labels implements LabelSet {
+  #key: string | undefined;
+  constructor(readonly pairs: ReadonlyArray<readonly [string, string]>) {
+    Object.freeze(pairs);
+  }
+  get key(): string {
+    return (this.#key ??= JSON.stringify(this.pairs));
+  }
+}
 
-/** The labels of the current async context, or null. */
+/** @internal Label keys the profiles set themselves: the lock's name, the side of an RWMutex, held or waiting. */
+export const RESERVED: ReadonlySet<string> = new Set(['lock', 'mode', 'state']);
+
+const storage = shared('labels', () => new AsyncLocalStorage<LabelSet>());
+
+/** @internal The labels of the current async context, or null. */
 export function currentLabels(): LabelSet | null {
   return storage.getStore() ?? null;
 }
 
+/** @internal A label set from sorted, distinct pairs. */
+export function labelSet(pairs: Array<readonly [string, string]>): LabelSet {
+  return new Labels(pairs);
+}
+
 /**
  * Runs `fn` with `labels` added to the labels of the current context (inner keys win) and returns its result.
- * Every contention sample recorded while `fn` runs, across awaits, carries them. The key `lock` is reserved
- * for the lock's name.
+ * Every contention sample recorded while `fn` runs, across awaits, carries them. The keys `lock`, `mode` and
+ * `state` are reserved for what mutexprof sets itself (the lock's name, the side of an RWMutex, held or waiting).
  */
 export function withLabels<T>(labels: Record<string, string>, fn: () => T): T {
   if (labels === null || typeof labels !== 'object' || Array.isArray(labels)) {
@@ -32,10 +55,9 @@ export function withLabels<T>(labels: Record<string, string>, fn: () => T): T {
     const v = labels[k];
     if (typeof v !== 'string') throw new TypeError(`mutexprof: withLabels: label ${JSON.stringify(k)} must be a string, got ${typeof v}`);
     if (k === '') throw new TypeError('mutexprof: withLabels: label keys must not be empty');
-    if (k === 'lock') throw new TypeError('mutexprof: withLabels: the label key "lock" is reserved for the lock name');
+    if (RESERVED.has(k)) throw new TypeError(`mutexprof: withLabels: the label key "${k}" is reserved (mutexprof sets it)`);
     merged.set(k, v);
   }
   const pairs = [...merged].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
-  const set: LabelSet = Object.freeze({ pairs, key: JSON.stringify(pairs) });
-  return storage.run(set, fn);
+  return storage.run(new Labels(pairs), fn);
 }

@@ -1,4 +1,4 @@
-// The recorder: sampling rates, the two contention profiles, and how events become samples.
+// The recorder: how sampled events become samples, within bounds that hold under any traffic.
 //
 // ─── What is recorded ───────────────────────────────────────────────────────────────────────────────────────
 // Mutex profile (the holders' view, Go's /debug/pprof/mutex):
@@ -6,113 +6,63 @@
 //             queued on that lock, or while waiting carried from waiters that left without a release is pending.
 //   delay   = the waiting this release ends the blame for: Σ over every waiter queued at any time since the
 //             previous release event on the same lock of (now − max(its enqueue time, that previous event)).
-//             Go 1.22's rule ("100 goroutines blocked 10 ms → 1 s"), computed exactly. Waiters that abort, and
-//             readers admitted because the writer ahead of them aborted, leave without a release: their waiting
-//             since the previous event is carried into the next event's delay. So at rate 1 the mutex profile's
-//             total delay equals the block profile's total for the same lock.
+//             Go 1.22's rule ("100 goroutines blocked 10 ms → 1 s"), computed exactly (src/locks/contention.ts).
 //   stack   = the releaser's, leaf `Mutex.unlock` / `RWMutex.unlock` / `RWMutex.rUnlock`.
 // Block profile (the waiters' view, Go's /debug/pprof/block):
 //   event   = a waiter that waited (granted or aborted); delay = its own wait; stack = its lock()/rLock() call.
-// Sampling is decided per event and scaled when recorded (Go ≥ 1.20): mutex `count += rate, delay += rate·dt`
-// with probability 1/rate; block: dt ≥ rate always (count 1, delay dt), shorter with probability dt/rate
-// (count rate/dt, delay rate), unbiased (Go ≥ 1.17). A later rate change never rescales old samples.
-// Waiters that queued while profiling was off carry no timestamp and are not counted.
+// Sampling (src/profile/sampling.ts) is decided per event and scaled when recorded (Go ≥ 1.20): a recorded event
+// adds (count, delay) already weighted, so a later rate change never rescales old samples.
 // Labels: `lock` = the lock's name when it has one, plus the labels of withLabels() around the event.
+//
+// ─── Bounds ─────────────────────────────────────────────────────────────────────────────────────────────────
+// Captured stacks wait, unresolved, in a ring of at most PENDING events per profile; a drain resolves them on a
+// later turn of the event loop, a few milliseconds at a time. Samples aggregate by (stack, lock, labels), at most
+// `maxEntries` of them (plus one overflow sample per lock), and attribution degrades in steps as they fill up,
+// never to nothing, with exact totals throughout:
+//   below ½ maxEntries  a new sample keeps every label;
+//   below ¾             it drops the label keys seen with more than min(64, maxEntries/16) distinct values (a
+//                       request id goes, a route stays);
+//   below the cap       it drops every withLabels label and keeps its stack and `lock`;
+//   past the cap        it lands in its lock's `mutexprof.overflow` sample (leaf, then mutexprof.overflow).
+// An event whose sample already exists always lands in it. Nothing grows before a sample is admitted, so memory
+// follows the number of samples, not of distinct stacks or label sets. What was dropped is counted (stats()),
+// and shown in the profile's comments and on the index page.
+//
+// ─── Windows ────────────────────────────────────────────────────────────────────────────────────────────────
+// A delta profile (`?seconds=N`) needs the values at its start. Instead of copying every sample per window, the
+// recorder keeps an undo log while any window is open: the first change to a sample after a window's start logs
+// the sample's values before it. valuesAt(mark) reads the values at the mark back from the log: windows opened
+// together share what they can, and memory follows what changed, not the profile's size.
 // ─────────────────────────────────────────────────────────────────────────────────────────────────────────────
 
-import { performance } from 'node:perf_hooks';
-import { capture, resolve, syntheticFrame, setMaxDepth, getMaxDepth, type Frame } from './stack.js';
-import { currentLabels, type LabelSet } from './labels.js';
+import { shared } from '../shared.js';
+import { capture, resolve, leafFrame, syntheticFrame, setMaxDepth, getMaxDepth, type Frame } from './stack.js';
+import { currentLabels, labelSet, type LabelSet } from './labels.js';
+import { sampling, redraw } from './sampling.js';
 
-/** Whether waiters take an enqueue timestamp: some profile is on. Read by the wait queue. */
-export let timing = false;
-export let mutexRate = 0;
-export let blockRate = 0;
-
-let clock: () => number = () => performance.now() * 1e6;
-let random: () => number = Math.random;
-let maxEntries = 10_000;
-const MAX_PENDING = 4096;
-
-/** Current time in nanoseconds (monotonic; the origin is arbitrary). */
-export function now(): number {
-  return clock();
-}
-
-function checkRate(fn: string, rate: unknown): number {
-  if (typeof rate !== 'number') throw new TypeError(`mutexprof: ${fn}(rate): rate must be an integer number, got ${rate === null ? 'null' : typeof rate}`);
-  if (!Number.isSafeInteger(rate)) throw new RangeError(`mutexprof: ${fn}(rate): rate must be a safe integer, got ${rate}`);
-  return rate;
-}
-
-/**
- * Go's runtime.SetMutexProfileFraction. `rate < 0` only reads; `0` turns the mutex profile off (the default);
- * `1` records every contention event; `N` records each event with probability 1/N. Returns the previous rate.
- */
-export function setMutexProfileFraction(rate: number): number {
-  checkRate('setMutexProfileFraction', rate);
-  const old = mutexRate;
-  if (rate >= 0) {
-    mutexRate = rate;
-    timing = mutexRate > 0 || blockRate > 0;
-    if (rate > 1) gap = nextGap(rate); // the first sampled event is as far away as any other
-  }
-  return old;
-}
-
-/**
- * Go's runtime.SetBlockProfileRate, in nanoseconds: `≤ 0` off; `1` every wait; waits of at least `rate` ns are
- * always recorded, shorter ones with probability duration/rate and weighted to stay unbiased. Returns the
- * previous rate.
- */
-export function setBlockProfileRate(rate: number): number {
-  checkRate('setBlockProfileRate', rate);
-  const old = blockRate;
-  blockRate = rate > 0 ? rate : 0;
-  timing = mutexRate > 0 || blockRate > 0;
-  return old;
-}
-
-/** Profiler settings; every field is optional. */
-export interface ProfilerConfig {
-  /** Clock in nanoseconds (monotonic, always > 0). Default: performance.now() × 1e6. Inject one for deterministic tests. */
-  now?: () => number;
-  /** Uniform random number in [0, 1) used for sampling decisions. Default: Math.random. */
-  random?: () => number;
-  /** Cap on distinct samples (stack × labels) per profile; beyond it events go to one overflow sample. Default 10000. */
-  maxEntries?: number;
-  /** Maximum user frames kept per stack. Default 64. */
-  maxDepth?: number;
-}
-
-/** Changes profiler settings; returns the previous ones (so a test can restore them). */
-export function configureProfiler(config: ProfilerConfig): Required<ProfilerConfig> {
-  if (config === null || typeof config !== 'object') throw new TypeError('mutexprof: configureProfiler(config): config must be an object');
-  const { now: n, random: r, maxEntries: m, maxDepth: d } = config;
-  if (n !== undefined && typeof n !== 'function') throw new TypeError('mutexprof: configureProfiler: now must be a function');
-  if (r !== undefined && typeof r !== 'function') throw new TypeError('mutexprof: configureProfiler: random must be a function');
-  if (m !== undefined && !(Number.isSafeInteger(m) && m >= 1)) throw new RangeError(`mutexprof: configureProfiler: maxEntries must be an integer ≥ 1, got ${String(m)}`);
-  if (d !== undefined && !(Number.isSafeInteger(d) && d >= 1 && d <= 1024)) throw new RangeError(`mutexprof: configureProfiler: maxDepth must be an integer in 1..1024, got ${String(d)}`);
-  const previous: Required<ProfilerConfig> = { now: clock, random, maxEntries, maxDepth: getMaxDepth() };
-  drainAll(); // pending events were captured under the old settings
-  if (n !== undefined) clock = n;
-  if (r !== undefined) random = r;
-  if (mutexRate > 1) gap = nextGap(mutexRate);
-  if (m !== undefined) maxEntries = m;
-  if (d !== undefined) setMaxDepth(d);
-  return previous;
-}
+const PENDING = 4096;
+/** Label keys seen with more distinct values than this (or than maxEntries/16) are dropped first under pressure. */
+const HIGH_CARDINALITY = 64;
+const TRACKED_KEYS = 256;
+const OVERFLOW_LOCKS = 1000;
+const OVERFLOW = 'mutexprof.overflow';
+/** How long one turn of the drain may resolve stacks before it yields (ms). */
+const DRAIN_SLICE_MS = 4;
 
 /** One aggregated sample. */
 export interface Entry {
-  /** identity of the sample: stack, lock and labels */
-  readonly key: string;
+  /** position in the recorder (stable for the process's life) */
+  readonly index: number;
   readonly frames: readonly Frame[];
   /** the lock's name ('' when it has none) */
   readonly lock: string;
   readonly labels: LabelSet | null;
   count: number;
   delay: number;
+  /** @internal sequence number of the event that created it */
+  readonly born: number;
+  /** @internal sequence number of the last event applied to it */
+  mod: number;
 }
 
 interface Pending {
@@ -122,133 +72,396 @@ interface Pending {
   labels: LabelSet | null;
   count: number;
   delay: number;
+  seq: number;
 }
 
-const OVERFLOW = 'mutexprof.overflow';
-
-// Aggregation without building key strings: a trie over frame ids, each node holding the samples (one per
-// lock × labels) whose stack ends there.
-interface Node {
-  children: Map<number, Node> | null;
-  samples: Map<string, Entry> | null;
+interface Stack {
+  readonly frames: readonly Frame[];
+  readonly samples: Map<string, Entry>;
 }
 
-/** One cumulative profile: aggregated entries plus captured-but-unresolved events. */
+/** What the bounds cost attribution so far, in events. */
+export interface RecorderStats {
+  readonly samples: number;
+  readonly maxEntries: number;
+  /** events recorded without some of their labels (the high-cardinality keys in `droppedKeys`) */
+  readonly labelsReduced: number;
+  /** events recorded with their stack and lock but none of their withLabels labels */
+  readonly labelsDropped: number;
+  /** events recorded in their lock's overflow sample, without their stack */
+  readonly stacksDropped: number;
+  readonly droppedKeys: readonly string[];
+}
+
+/** @internal A point in a recorder's history: every event before it, none after. */
+export interface Mark {
+  readonly seq: number;
+}
+
+/** @internal Values of every sample at a mark (indexed by Entry.index; samples born later are 0). */
+export interface Values {
+  readonly count: Float64Array;
+  readonly delay: Float64Array;
+}
+
+interface Settings {
+  maxEntries: number;
+  drainScheduled: boolean;
+}
+
+const settings = shared<Settings>('recorder', () => ({ maxEntries: 10_000, drainScheduled: false }));
+
+function hashFrames(frames: readonly Frame[]): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < frames.length; i++) h = Math.imul(h ^ frames[i].id, 0x01000193);
+  return h;
+}
+
+function sameFrames(a: readonly Frame[], b: readonly Frame[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** One cumulative profile: aggregated samples plus captured-but-unresolved events. */
 export class Recorder {
-  private readonly root: Node = { children: null, samples: null };
-  private readonly entries: Entry[] = [];
-  private overflow: Entry | null = null;
-  private pending: Pending[] = [];
+  readonly entries: Entry[] = [];
+  private readonly stacks = new Map<number, Stack[]>();
+  private readonly overflows = new Map<string, Entry>();
+  /** label key → the distinct values seen (up to HIGH_CARDINALITY), or null once past it */
+  private readonly cardinality = new Map<string, Set<string> | null>();
+  private readonly dropped = new Set<string>();
+  private reduced = 0;
+  private unlabeled = 0;
+  private overflowed = 0;
 
+  // pending events, a ring in arrival (sequence) order
+  private readonly ring: Array<Pending | undefined> = new Array(PENDING);
+  private head = 0;
+  private size = 0;
+  /** sequence number of the last event added, and of the last one applied */
+  private seq = 0;
+  private applied = 0;
+
+  // the undo log of open windows: [index, count, delay, seq] per record, in seq order, from logStart
+  private readonly marks: Mark[] = [];
+  private latest = -1;
+  private log: number[] = [];
+
+  /** @internal A captured event: resolved and aggregated later, off the caller's path. */
   add(stack: Error, leaf: string, lock: string, count: number, delay: number): void {
-    const p: Pending = { stack, leaf, lock, labels: currentLabels(), count, delay };
-    // Past the bound (a burst with no turn of the event loop in between) resolve this one event now: the
-    // release pays one resolution, never a whole batch, and memory stays bounded.
-    if (this.pending.length >= MAX_PENDING) return this.aggregate(p);
-    this.pending.push(p);
+    const p: Pending = { stack, leaf, lock, labels: currentLabels(), count, delay, seq: ++this.seq };
+    // Full (a burst with no turn of the event loop in between): the caller resolves the oldest one, so memory
+    // stays bounded, the order stays the arrival order, and no caller pays for more than one.
+    if (this.size === PENDING) this.applyOldest();
+    this.ring[(this.head + this.size++) % PENDING] = p;
     scheduleDrain();
   }
 
-  /** Resolves pending stacks and aggregates them. */
-  drain(): void {
-    const batch = this.pending;
-    if (batch.length === 0) return;
-    this.pending = [];
-    for (const p of batch) this.aggregate(p);
+  private applyOldest(): void {
+    const p = this.ring[this.head]!;
+    this.ring[this.head] = undefined;
+    this.head = (this.head + 1) % PENDING;
+    this.size--;
+    this.apply(p);
   }
 
-  private aggregate(p: Pending): void {
+  /** @internal Resolves pending events until none is left or `deadline` (performance.now() ms) has passed. */
+  drain(deadline = Infinity): boolean {
+    for (let n = 1; this.size > 0; n++) {
+      this.applyOldest();
+      if ((n & 7) === 0 && performance.now() >= deadline) break;
+    }
+    return this.size === 0;
+  }
+
+  /** @internal Sequence number of the last event added: unchanged, nothing new was recorded. */
+  seqNow(): number {
+    return this.seq;
+  }
+
+  /** @internal Events added but not resolved yet. */
+  pending(): number {
+    return this.size;
+  }
+
+  private apply(p: Pending): void {
     const frames = resolve(p.stack, p.leaf);
-    let node = this.root;
-    for (const f of frames) {
-      const children = (node.children ??= new Map());
-      let next = children.get(f.id);
-      if (next === undefined) children.set(f.id, (next = { children: null, samples: null }));
-      node = next;
-    }
-    const sk = p.labels === null ? p.lock : p.lock + '\0' + p.labels.key;
-    const samples = (node.samples ??= new Map());
-    let e = samples.get(sk);
-    if (e === undefined) {
-      if (this.entries.length >= maxEntries) {
-        e = this.overflow ??= { key: OVERFLOW, frames: [syntheticFrame(OVERFLOW)], lock: '', labels: null, count: 0, delay: 0 };
-      } else {
-        let key = '';
-        for (const f of frames) key += f.id + ',';
-        e = { key: key + '|' + sk, frames, lock: p.lock, labels: p.labels, count: 0, delay: 0 };
-        samples.set(sk, e);
-        this.entries.push(e);
-      }
-    }
+    const e = this.entryFor(frames, p);
+    if (e.mod <= this.latest) this.log.push(e.index, e.count, e.delay, p.seq); // a window needs the old values
     e.count += p.count;
     e.delay += p.delay;
+    e.mod = p.seq;
+    this.applied = p.seq;
   }
 
-  /** Distinct samples, after draining. */
-  size(): number {
-    this.drain();
-    return this.entries.length + (this.overflow ? 1 : 0);
+  private entryFor(frames: readonly Frame[], p: Pending): Entry {
+    const hash = hashFrames(frames);
+    const stack = this.stacks.get(hash)?.find((s) => sameFrames(s.frames, frames)) ?? null;
+    const cap = settings.maxEntries;
+    const n = this.entries.length;
+    const labels = p.labels;
+    if (labels !== null) {
+      const full = stack?.samples.get(p.lock + '\0' + labels.key);
+      if (full !== undefined) return full;
+      this.noteValues(labels);
+      if (n < cap >>> 1) return this.create(stack, frames, hash, p, labels);
+      const kept = this.withoutHighCardinality(labels);
+      if (kept === labels) {
+        if (n < cap - (cap >>> 2)) return this.create(stack, frames, hash, p, labels);
+      } else if (kept !== null) {
+        const e = stack?.samples.get(p.lock + '\0' + kept.key);
+        if (e !== undefined || n < cap - (cap >>> 2)) {
+          this.reduced++;
+          return e ?? this.create(stack, frames, hash, p, kept);
+        }
+      }
+    }
+    const e = stack?.samples.get(p.lock);
+    if (e !== undefined || n < cap) {
+      if (labels !== null) this.unlabeled++;
+      return e ?? this.create(stack, frames, hash, p, null);
+    }
+    this.overflowed++;
+    return this.overflowOf(p);
   }
 
-  /** A copy of every sample, largest delay first. */
-  snapshot(): Entry[] {
-    this.drain();
-    const out: Entry[] = [];
-    for (const e of this.entries) out.push({ ...e });
-    if (this.overflow) out.push({ ...this.overflow });
-    out.sort((a, b) => b.delay - a.delay);
-    return out;
+  private create(stack: Stack | null, frames: readonly Frame[], hash: number, p: Pending, labels: LabelSet | null): Entry {
+    if (stack === null) {
+      stack = { frames, samples: new Map() };
+      const bucket = this.stacks.get(hash);
+      if (bucket === undefined) this.stacks.set(hash, [stack]);
+      else bucket.push(stack);
+    }
+    const e: Entry = { index: this.entries.length, frames: stack.frames, lock: p.lock, labels, count: 0, delay: 0, born: p.seq, mod: p.seq };
+    stack.samples.set(labels === null ? p.lock : p.lock + '\0' + labels.key, e);
+    this.entries.push(e);
+    return e;
+  }
+
+  private overflowOf(p: Pending): Entry {
+    const lock = this.overflows.has(p.lock) || this.overflows.size < OVERFLOW_LOCKS ? p.lock : 'mutexprof.other';
+    const key = p.leaf + '\0' + lock;
+    let e = this.overflows.get(key);
+    if (e === undefined) {
+      e = { index: this.entries.length, frames: [leafFrame(p.leaf), syntheticFrame(OVERFLOW)], lock, labels: null, count: 0, delay: 0, born: p.seq, mod: p.seq };
+      this.overflows.set(key, e);
+      this.entries.push(e);
+    }
+    return e;
+  }
+
+  /** Counts the distinct values of each label key, up to the high-cardinality threshold. */
+  private noteValues(labels: LabelSet): void {
+    const high = Math.max(1, Math.min(HIGH_CARDINALITY, Math.floor(settings.maxEntries / 16)));
+    for (const [k, v] of labels.pairs) {
+      let values = this.cardinality.get(k);
+      if (values === null) continue;
+      if (values === undefined) {
+        if (this.cardinality.size >= TRACKED_KEYS) continue;
+        this.cardinality.set(k, (values = new Set()));
+      }
+      values.add(v);
+      if (values.size > high) this.cardinality.set(k, null);
+    }
+  }
+
+  private isHighCardinality(key: string): boolean {
+    const values = this.cardinality.get(key);
+    return values === null || (values === undefined && this.cardinality.size >= TRACKED_KEYS);
+  }
+
+  /** The labels without their high-cardinality keys (the same set if none), or null if none is left. */
+  private withoutHighCardinality(labels: LabelSet): LabelSet | null {
+    let kept: Array<readonly [string, string]> | null = null;
+    const pairs = labels.pairs;
+    for (let i = 0; i < pairs.length; i++) {
+      if (this.isHighCardinality(pairs[i][0])) {
+        kept ??= pairs.slice(0, i);
+        if (this.dropped.size < TRACKED_KEYS) this.dropped.add(pairs[i][0]);
+      } else if (kept !== null) kept.push(pairs[i]);
+    }
+    if (kept === null) return labels;
+    return kept.length === 0 ? null : labelSet(kept);
+  }
+
+  /** Distinct samples resolved so far. */
+  count(): number {
+    return this.entries.length;
+  }
+
+  stats(): RecorderStats {
+    return {
+      samples: this.entries.length,
+      maxEntries: settings.maxEntries,
+      labelsReduced: this.reduced,
+      labelsDropped: this.unlabeled,
+      stacksDropped: this.overflowed,
+      droppedKeys: [...this.dropped],
+    };
+  }
+
+  /** @internal Opens a window at the current point: every event added so far is before it. */
+  mark(): Mark {
+    const m: Mark = { seq: this.seq };
+    this.marks.push(m);
+    if (m.seq > this.latest) this.latest = m.seq;
+    return m;
+  }
+
+  /** @internal Marks open now (windows, and snapshots being taken). */
+  openMarks(): number {
+    return this.marks.length;
+  }
+
+  /** @internal Closes a window; the log keeps only what the remaining ones need. */
+  unmark(m: Mark): void {
+    const i = this.marks.indexOf(m);
+    if (i < 0) return;
+    this.marks.splice(i, 1);
+    if (this.marks.length === 0) {
+      this.latest = -1;
+      this.log = [];
+      return;
+    }
+    let oldest = Infinity;
+    let latest = -1;
+    for (const k of this.marks) {
+      if (k.seq < oldest) oldest = k.seq;
+      if (k.seq > latest) latest = k.seq;
+    }
+    this.latest = latest;
+    const from = this.firstLogAfter(oldest);
+    if (from > 4096 && from * 2 > this.log.length / 4) this.log = this.log.slice(from * 4);
+  }
+
+  /** Index (in records) of the first log record after `seq`. */
+  private firstLogAfter(seq: number): number {
+    let lo = 0;
+    let hi = this.log.length / 4;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.log[mid * 4 + 3] <= seq) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  /** @internal Whether every event before `m` has been resolved. */
+  settled(m: Mark): boolean {
+    return this.applied >= m.seq || this.size === 0;
+  }
+
+  /** @internal Values of every sample at `m` (requires settled(m)). */
+  valuesAt(m: Mark): Values {
+    const n = this.entries.length;
+    const count = new Float64Array(n);
+    const delay = new Float64Array(n);
+    const seen = new Uint8Array(n);
+    const log = this.log;
+    for (let r = this.firstLogAfter(m.seq) * 4; r < log.length; r += 4) {
+      const i = log[r];
+      if (seen[i] === 1) continue;
+      seen[i] = 1;
+      count[i] = log[r + 1];
+      delay[i] = log[r + 2];
+    }
+    for (let i = 0; i < n; i++) {
+      const e = this.entries[i];
+      if (seen[i] === 1 || e.born > m.seq) continue;
+      count[i] = e.count;
+      delay[i] = e.delay;
+    }
+    return { count, delay };
   }
 }
 
-export const mutexProfile = new Recorder();
-export const blockProfile = new Recorder();
+/** @internal The two contention profiles' recorders, one pair per process. */
+export const recorders = shared('recorders', () => ({ mutex: new Recorder(), block: new Recorder() }));
 
-let drainScheduled = false;
 function scheduleDrain(): void {
-  if (drainScheduled) return;
-  drainScheduled = true;
-  setImmediate(drainAll).unref();
-}
-function drainAll(): void {
-  drainScheduled = false;
-  mutexProfile.drain();
-  blockProfile.drain();
+  if (settings.drainScheduled) return;
+  settings.drainScheduled = true;
+  setImmediate(drainSlice).unref();
 }
 
-// Each event is sampled with probability 1/rate, independently. Drawn as geometric gaps between sampled events
-// (the same distribution), so an unsampled event costs a decrement instead of a random number.
-let gap = 0;
-function nextGap(rate: number): number {
-  return Math.floor(Math.log(1 - random()) / Math.log(1 - 1 / rate)) + 1;
+/** A turn of the drain: resolves for at most DRAIN_SLICE_MS, then yields if anything is left. */
+function drainSlice(): void {
+  settings.drainScheduled = false;
+  const deadline = performance.now() + DRAIN_SLICE_MS;
+  for (const r of Object.values(recorders)) {
+    if (!r.drain(deadline)) {
+      scheduleDrain();
+      return;
+    }
+  }
 }
 
-/** Draws whether the next release event of a lock is sampled: returns its weight (the fraction), or 0. */
-export function drawMutexSample(): number {
-  const rate = mutexRate;
-  if (rate <= 1) return rate <= 0 ? 0 : 1;
-  if (--gap > 0) return 0;
-  gap = nextGap(rate);
-  return rate;
+/** @internal Waits (yielding to the event loop) until every event before `m` is resolved. */
+export async function settle(r: Recorder, m: Mark): Promise<void> {
+  while (!r.settled(m)) {
+    r.drain(performance.now() + DRAIN_SLICE_MS);
+    if (!r.settled(m)) await new Promise<void>((res) => setImmediate(res));
+  }
 }
 
-/** A sampled release event of `delay` ns on lock `lock`: capture the releaser's stack, weight it. */
+/** @internal Resolves everything pending now, synchronously. */
+export function drainAll(): void {
+  for (const r of Object.values(recorders)) r.drain();
+}
+
+/** Profiler settings; every field is optional. */
+export interface ProfilerConfig {
+  /** Clock in nanoseconds (monotonic, always > 0). Default: performance.now() × 1e6. Inject one for deterministic tests. */
+  now?: () => number;
+  /** Uniform random numbers in [0, 1), for sampling decisions. Default Math.random. */
+  random?: () => number;
+  /** Distinct samples kept per profile before attribution degrades (see "Bounds" in the README). Default 10 000. */
+  maxEntries?: number;
+  /** User frames kept per stack. */
+  maxDepth?: number;
+}
+
+/**
+ * Changes profiler settings (any subset) and returns the previous ones. Events captured before the call are
+ * resolved first, under the settings they were captured with. Bad values throw and change nothing.
+ */
+export function configureProfiler(config: ProfilerConfig): Required<ProfilerConfig> {
+  if (config === null || typeof config !== 'object') throw new TypeError('mutexprof: configureProfiler(config): config must be an object');
+  const { now: n, random: r, maxEntries: m, maxDepth: d } = config;
+  if (n !== undefined && typeof n !== 'function') throw new TypeError('mutexprof: configureProfiler: now must be a function');
+  if (r !== undefined && typeof r !== 'function') throw new TypeError('mutexprof: configureProfiler: random must be a function');
+  if (m !== undefined && (!Number.isSafeInteger(m) || m < 1)) throw new RangeError(`mutexprof: configureProfiler: maxEntries must be a positive integer, got ${String(m)}`);
+  if (d !== undefined && (!Number.isSafeInteger(d) || d < 1 || d > 1024)) throw new RangeError(`mutexprof: configureProfiler: maxDepth must be an integer in 1..1024, got ${String(d)}`);
+  const previous: Required<ProfilerConfig> = { now: sampling.now, random: sampling.random, maxEntries: settings.maxEntries, maxDepth: getMaxDepth() };
+  drainAll(); // pending events were captured under the old settings
+  if (n !== undefined) sampling.now = n;
+  if (r !== undefined) {
+    sampling.random = r;
+    redraw();
+  }
+  if (m !== undefined) settings.maxEntries = m;
+  if (d !== undefined) setMaxDepth(d);
+  return previous;
+}
+
+/** @internal A sampled release event of `delay` ns on lock `lock`: capture the releaser's stack, weight it. */
 export function mutexEvent(lock: string, weight: number, delay: number, leaf: string): void {
-  if (mutexRate <= 0) return; // turned off since the draw
-  mutexProfile.add(capture(), leaf, lock, weight, weight * delay);
+  if (sampling.mutexRate <= 0) return; // turned off since the draw
+  recorders.mutex.add(capture(), leaf, lock, weight, weight * delay);
 }
 
-/** Blocks on a timed waiter's promise, then records its wait in the block profile. */
+/** @internal Blocks on a timed waiter's promise, then records its wait in the block profile. */
 export async function blockWait<T>(p: Promise<T>, w: { t: number; end: number }, lock: string, leaf: string): Promise<T> {
   try {
     return await p;
   } finally {
     // Captured here, after resuming: V8's async frames name the caller that awaited lock()/rLock().
-    const rate = blockRate;
+    const rate = sampling.blockRate;
     if (rate > 0) {
       const dt = w.end - w.t;
-      if (dt >= rate || rate === 1) blockProfile.add(capture(), leaf, lock, 1, dt);
-      else if (random() * rate < dt) blockProfile.add(capture(), leaf, lock, rate / dt, rate);
+      if (dt >= rate || rate === 1) recorders.block.add(capture(), leaf, lock, 1, dt);
+      else if (sampling.random() * rate < dt) recorders.block.add(capture(), leaf, lock, rate / dt, rate);
     }
   }
 }

@@ -4,14 +4,17 @@
 // new rLock() calls queue too, so writers never starve. A writer's unlock admits the head writer, or else every
 // reader queued ahead of the next writer, together. The last reader's rUnlock admits the head writer.
 
-import { WaitQueue, grant, newGuard, checkFn, holding, type Guard, type GuardState, type LockOptions, type MutexOptions, type Waiter } from './waitqueue.js';
+import { declareLeaf } from '../profile/stack.js';
+import { ProfiledLock } from './contention.js';
+import { checkFn, checkLockOptions, holding, type Guard, type LockOptions, type MutexOptions } from './options.js';
+import { grant, newGuard, type GuardState, type Waiter } from './waitqueue.js';
 
 const LEAF_UNLOCK = 'RWMutex.unlock';
 const LEAF_RUNLOCK = 'RWMutex.rUnlock';
 const LEAF_LOCK = 'RWMutex.lock';
 const LEAF_RLOCK = 'RWMutex.rLock';
 
-export class RWMutex extends WaitQueue {
+export class RWMutex extends ProfiledLock {
   #writer = false;
   #readers = 0;
   /** writer release generation, as Mutex's */
@@ -20,7 +23,7 @@ export class RWMutex extends WaitQueue {
   #session = 0;
 
   constructor(options?: MutexOptions) {
-    super(options, 'RWMutex');
+    super(checkLockOptions(options, 'RWMutex'));
   }
 
   /** True while a writer holds the lock. */
@@ -175,3 +178,8 @@ export class RWMutex extends WaitQueue {
     return this.name ? `RWMutex ${JSON.stringify(this.name)}` : 'RWMutex';
   }
 }
+
+declareLeaf(LEAF_LOCK, RWMutex.prototype.lock);
+declareLeaf(LEAF_RLOCK, RWMutex.prototype.rLock);
+declareLeaf(LEAF_UNLOCK, RWMutex.prototype.unlock);
+declareLeaf(LEAF_RUNLOCK, RWMutex.prototype.rUnlock);

@@ -1,8 +1,8 @@
 // The three ways to mount /debug/pprof: a node:http / connect handler, an Express router, a standalone server.
 
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { Server, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
-import { resolveOptions, serve, type PprofOptions } from './pprof.js';
+import { resolveOptions, serve, type PprofOptions, type ResolvedOptions } from './endpoint.js';
 
 /** A `(req, res, next?)` handler: node:http, connect, and anything Express accepts in `app.use`. */
 export type PprofRequestHandler = (req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void) => void;
@@ -29,7 +29,10 @@ function fail(res: ServerResponse, next: ((err?: unknown) => void) | undefined, 
  * when given (connect-style stacks), else get 404.
  */
 export function pprofHandler(options?: PprofOptions): PprofRequestHandler {
-  const opts = resolveOptions(options, 'pprofHandler');
+  return handlerWith(resolveOptions(options, 'pprofHandler'));
+}
+
+function handlerWith(opts: ResolvedOptions): PprofRequestHandler {
   return (req, res, next) => {
     const { path, query } = splitUrl(req.url ?? '/');
     if (path !== PREFIX && !path.startsWith(PREFIX + '/')) {
@@ -87,22 +90,41 @@ export interface PprofServerOptions extends PprofOptions {
   host?: string;
 }
 
+/** The standalone server: closing it ends its pending deltas (503), so that close() does not wait for them. */
+class PprofServer extends Server {
+  readonly #closing: AbortController;
+  constructor(options: PprofOptions | undefined) {
+    const closing = new AbortController();
+    const handler = handlerWith(resolveOptions(options, 'startPprofServer', closing.signal));
+    super((req, res) => handler(req, res));
+    this.#closing = closing;
+  }
+
+  override close(callback?: (err?: Error) => void): this {
+    this.#closing.abort();
+    super.close(callback);
+    // the connections of the deltas just ended are idle once their 503 is written
+    setImmediate(() => this.closeIdleConnections());
+    return this;
+  }
+}
+
 /**
  * Listens on 127.0.0.1:6060 (by default) serving only /debug/pprof, like Go's
- * `go http.ListenAndServe("localhost:6060", nil)`. Resolves once listening; close it with `server.close()`.
+ * `go http.ListenAndServe("localhost:6060", nil)`. Resolves once listening. `server.close()` ends pending
+ * `?seconds=` deltas (503) rather than waiting for them.
  */
 export function startPprofServer(options?: PprofServerOptions): Promise<Server> {
   const port = options?.port ?? 6060;
   const host = options?.host ?? '127.0.0.1';
   if (!Number.isInteger(port) || port < 0 || port > 65535) return Promise.reject(new RangeError(`mutexprof: startPprofServer: port must be an integer in 0..65535, got ${String(port)}`));
   if (typeof host !== 'string' || host === '') return Promise.reject(new TypeError('mutexprof: startPprofServer: host must be a non-empty string'));
-  let handler: PprofRequestHandler;
+  let server: PprofServer;
   try {
-    handler = pprofHandler(options);
+    server = new PprofServer(options);
   } catch (e) {
     return Promise.reject(e);
   }
-  const server = createServer((req, res) => handler(req, res));
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {

@@ -1,23 +1,19 @@
-// Encoder: profile samples → pprof (the protobuf Go's runtime/pprof writes for mutex and block), gzipped.
+// Encoder: a profile snapshot → pprof (the protobuf Go's runtime/pprof writes), gzipped, without blocking the
+// event loop for long: the profile is built and serialized a few hundred samples at a time, and gzip runs on
+// zlib's thread pool.
 
 import { promisify } from 'node:util';
 import { gzip as gzipCb, constants as zlibConstants } from 'node:zlib';
 import { performance } from 'node:perf_hooks';
 import { Function as PFunction, Label, Line, Location, Mapping, Profile, Sample, StringTable, ValueType, emptyTableToken } from 'pprof-format';
-import type { Entry } from './recorder.js';
-import type { Frame } from './stack.js';
+import type { Frame } from '../profile/stack.js';
+import type { ProfileSnapshot, SampleType } from './registry.js';
 
 const gzip = promisify(gzipCb);
-const YIELD_EVERY = 500;
+/** Samples built, or repeated fields serialized, between two yields to the event loop. */
+const CHUNK = 500;
 
-export interface BuildOptions {
-  /** Profile time in ns since the epoch; default now. */
-  timeNanos?: bigint;
-  /** Set for delta profiles (Go sets it only for ?seconds=). */
-  durationNanos?: number;
-}
-
-/** Wall-clock now in nanoseconds since the epoch. */
+/** @internal Wall-clock now in nanoseconds since the epoch. */
 export function epochNanos(): bigint {
   const ms = performance.timeOrigin + performance.now();
   return BigInt(Math.floor(ms)) * 1_000_000n + BigInt(Math.round((ms % 1) * 1e6));
@@ -25,12 +21,13 @@ export function epochNanos(): bigint {
 
 const yieldToLoop = (): Promise<void> => new Promise((r) => setImmediate(r));
 
-/** Builds a Go-shaped contention profile (`contentions`/count, `delay`/nanoseconds) from samples. */
-export async function buildProfile(entries: readonly Entry[], options: BuildOptions = {}): Promise<Profile> {
+/**
+ * @internal Builds the pprof Profile of a snapshot. The first sample type is also the period type (as Go's
+ * contention profiles: `contentions`/count, period 1).
+ */
+export async function buildProfile(s: ProfileSnapshot, sampleTypes: readonly SampleType[]): Promise<Profile> {
   const st = new StringTable();
-  const contentions = new ValueType({ type: st.dedup('contentions'), unit: st.dedup('count') });
-  const delay = new ValueType({ type: st.dedup('delay'), unit: st.dedup('nanoseconds') });
-  const lockKey = st.dedup('lock');
+  const types = sampleTypes.map((t) => new ValueType({ type: st.dedup(t.type), unit: st.dedup(t.unit) }));
   const functions: PFunction[] = [];
   const locations: Location[] = [];
   const fnIds = new Map<string, number>();
@@ -56,16 +53,11 @@ export async function buildProfile(entries: readonly Entry[], options: BuildOpti
     return id;
   };
 
-  for (let i = 0; i < entries.length; i++) {
-    if (i > 0 && i % YIELD_EVERY === 0) await yieldToLoop();
-    const e = entries[i];
-    const count = Math.round(e.count);
-    const ns = Math.round(e.delay);
-    if (count === 0 && ns === 0) continue;
-    const label: Label[] = [];
-    if (e.lock) label.push(new Label({ key: lockKey, str: st.dedup(e.lock) }));
-    if (e.labels) for (const [k, v] of e.labels.pairs) label.push(new Label({ key: st.dedup(k), str: st.dedup(v) }));
-    samples.push(new Sample({ locationId: e.frames.map(locationOf), value: [count, ns], label }));
+  for (let i = 0; i < s.samples.length; i++) {
+    if (i > 0 && i % CHUNK === 0) await yieldToLoop();
+    const e = s.samples[i];
+    const label = e.labels.map(([k, v]) => new Label({ key: st.dedup(k), str: st.dedup(v) }));
+    samples.push(new Sample({ locationId: e.frames.map(locationOf), value: e.values.map((v) => Math.round(v)), label }));
   }
 
   const mapping = new Mapping({
@@ -80,25 +72,26 @@ export async function buildProfile(entries: readonly Entry[], options: BuildOpti
     hasLineNumbers: true,
   });
   return new Profile({
-    sampleType: [contentions, delay],
+    sampleType: types,
     sample: samples,
     mapping: [mapping],
     location: locations,
     function: functions,
     stringTable: st,
-    timeNanos: options.timeNanos ?? epochNanos(),
-    durationNanos: options.durationNanos ?? 0,
-    periodType: contentions,
+    timeNanos: s.timeNanos,
+    durationNanos: s.durationNanos,
+    periodType: types[0],
     period: 1,
+    comment: s.comments.map((c) => st.dedup(c)),
   });
 }
 
-const CHUNK = 500;
-
 /**
- * Serializes and gzips a profile without blocking the event loop for long. A protobuf message is the
- * concatenation of its fields, so the repeated fields (samples, locations, functions) are encoded in chunks of
- * partial profiles, yielding between chunks; zlib then compresses on its thread pool.
+ * @internal Serializes and gzips a profile. pprof-format's encodeAsync() yields only between the top-level
+ * fields, so it serializes all samples (and first measures the whole profile) in one go: 10 000 samples blocked
+ * the event loop 2–3× longer than this (bench: "encode … longest event-loop block", both rows). A protobuf
+ * message is the concatenation of its fields, so here the repeated fields are serialized in chunks of partial
+ * profiles, yielding between chunks.
  */
 export async function encodeProfile(profile: Profile): Promise<Buffer> {
   const parts: Uint8Array[] = [new Profile({ sampleType: profile.sampleType, stringTable: new StringTable(emptyTableToken) }).encode()];
@@ -121,7 +114,13 @@ export async function encodeProfile(profile: Profile): Promise<Buffer> {
     durationNanos: profile.durationNanos,
     periodType: profile.periodType,
     period: profile.period,
+    comment: profile.comment,
   });
   parts.push(rest.encode());
   return gzip(Buffer.concat(parts), { level: zlibConstants.Z_BEST_SPEED });
+}
+
+/** @internal A snapshot as gzipped pprof. */
+export async function encodeSnapshot(s: ProfileSnapshot, sampleTypes: readonly SampleType[]): Promise<Buffer> {
+  return encodeProfile(await buildProfile(s, sampleTypes));
 }

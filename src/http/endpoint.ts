@@ -1,18 +1,20 @@
 // /debug/pprof over HTTP, as Go's net/http/pprof serves it, so `go tool pprof http://host:6060/debug/pprof/mutex`,
 // Pyroscope/Alloy and Parca work unchanged.
 //
-// Usage:
-//   app.use('/debug/pprof', pprofRouter());                      // Express 4 or 5
-//   http.createServer(pprofHandler()).listen(6060, '127.0.0.1');  // plain node:http (or connect-style, with next)
-//   const server = await startPprofServer();                       // like Go's go http.ListenAndServe("localhost:6060", nil)
+// Paths, under the mount point: `/` (HTML index of the registered profiles), `/<profile>` (gzipped pprof;
+// `?debug=1` the legacy text; `?seconds=N` a delta profile over the next N seconds, for cumulative profiles),
+// `/symbol` (symbolization of the pseudo addresses in debug=1 text, for `go tool pprof …?debug=1`). Which
+// profiles exist, what they are called and how they read is the registry's (src/pprof/registry.ts) business.
 //
-// Paths, under the mount point: `/` (HTML index), `/mutex`, `/block` (gzipped pprof; `?debug=1` Go's legacy
-// text; `?seconds=N` a delta profile over N seconds), `/symbol` (symbolization of the pseudo addresses in
-// debug=1 text, for `go tool pprof …?debug=1`). Profiles reveal function names and source paths: keep the
-// endpoint on loopback or behind `authorize`.
+// Serving never stalls the service: builds and encodings yield to the event loop every few milliseconds;
+// concurrent requests for one profile share one build; pending deltas share the recorder's undo log instead of
+// a copy of the profile each, and end (503) when the standalone server closes. Profiles reveal function names,
+// source paths and label values: keep the endpoint on loopback or behind `authorize`.
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { lookup, allProfiles, deltaSnapshot, type ContentionProfile, type ProfileSnapshot } from '../profile/lookup.js';
+import { profiles, sourceOf, currentProto, currentText, type ProfileSource } from '../pprof/registry.js';
+import { encodeSnapshot } from '../pprof/proto.js';
+import { escapeLine } from '../pprof/text.js';
 import { frameAt } from '../profile/stack.js';
 
 /** Options of pprofHandler, pprofRouter and startPprofServer. */
@@ -27,10 +29,12 @@ export interface PprofOptions {
 export interface ResolvedOptions {
   authorize: ((req: IncomingMessage) => boolean | Promise<boolean>) | null;
   maxSeconds: number;
+  /** aborted when the server serving these requests closes: pending deltas end */
+  closing: AbortSignal | null;
 }
 
 /** @internal */
-export function resolveOptions(options: PprofOptions | undefined, fn: string): ResolvedOptions {
+export function resolveOptions(options: PprofOptions | undefined, fn: string, closing: AbortSignal | null = null): ResolvedOptions {
   if (options !== undefined && (options === null || typeof options !== 'object')) {
     throw new TypeError(`mutexprof: ${fn}(options): options must be an object`);
   }
@@ -38,16 +42,12 @@ export function resolveOptions(options: PprofOptions | undefined, fn: string): R
   if (authorize !== null && typeof authorize !== 'function') throw new TypeError(`mutexprof: ${fn}: authorize must be a function`);
   const maxSeconds = options?.maxSeconds ?? 300;
   if (!Number.isSafeInteger(maxSeconds) || maxSeconds < 1) throw new RangeError(`mutexprof: ${fn}: maxSeconds must be a positive integer, got ${String(maxSeconds)}`);
-  return { authorize, maxSeconds };
+  return { authorize, maxSeconds, closing };
 }
-
-const DESCRIPTIONS: Record<string, string> = {
-  block: 'Stack traces that led to blocking on synchronization primitives (mutexprof: waits in Mutex/RWMutex lock and rLock)',
-  mutex: 'Stack traces of holders of contended mutexes (mutexprof: releases of Mutex/RWMutex that ended others’ waits)',
-};
 
 /** Go's serveError: text/plain, X-Go-Pprof so that `go tool pprof` prints the message. */
 function serveError(res: ServerResponse, status: number, message: string): void {
+  if (res.headersSent || res.destroyed) return void res.destroy();
   const body = message + '\n';
   res.statusCode = status;
   res.removeHeader('Content-Disposition');
@@ -58,13 +58,16 @@ function serveError(res: ServerResponse, status: number, message: string): void 
   res.end(body);
 }
 
-function send(req: IncomingMessage, res: ServerResponse, type: string, body: string | Buffer, filename?: string): void {
+function send(req: IncomingMessage, res: ServerResponse, type: string, body: string | Buffer | Buffer[], filename?: string): void {
+  if (res.destroyed) return;
+  const chunks = typeof body === 'string' ? [Buffer.from(body)] : Array.isArray(body) ? body : [body];
   res.statusCode = 200;
   res.setHeader('Content-Type', type);
   res.setHeader('X-Content-Type-Options', 'nosniff');
   if (filename) res.setHeader('Content-Disposition', `attachment; filename="${filename}"`);
-  res.setHeader('Content-Length', typeof body === 'string' ? Buffer.byteLength(body) : body.length);
-  res.end(req.method === 'HEAD' ? undefined : body);
+  res.setHeader('Content-Length', chunks.reduce((n, c) => n + c.length, 0));
+  if (req.method !== 'HEAD') for (const c of chunks) res.write(c);
+  res.end();
 }
 
 function escapeHtml(s: string): string {
@@ -72,11 +75,13 @@ function escapeHtml(s: string): string {
 }
 
 function indexPage(base: string): string {
-  const rows = allProfiles()
-    .map((p) => `<tr><td>${p.count()}</td><td><a href='${p.name}?debug=1'>${p.name}</a></td></tr>`)
-    .join('\n');
-  const descriptions = allProfiles()
-    .map((p) => `<li><div class=profile-name>${p.name}: </div> ${escapeHtml(DESCRIPTIONS[p.name])}</li>`)
+  const all = profiles();
+  const rows = all.map((p) => `<tr><td>${p.count()}</td><td><a href='${escapeHtml(p.name)}?debug=1'>${escapeHtml(p.name)}</a></td></tr>`).join('\n');
+  const descriptions = all.map((p) => `<li><div class=profile-name>${escapeHtml(p.name)}: </div> ${escapeHtml(p.description)}</li>`).join('\n');
+  const notes = all
+    .map((p) => [p.name, sourceOf(p.name)?.note?.() ?? ''] as const)
+    .filter(([, note]) => note !== '')
+    .map(([name, note]) => `<li><div class=profile-name>${escapeHtml(name)}: </div> ${escapeHtml(note)}</li>`)
     .join('\n');
   const title = escapeHtml(base + '/');
   return `<html>
@@ -104,7 +109,7 @@ Profile Descriptions:
 ${descriptions}
 </ul>
 </p>
-<p>Set debug=1 as a query parameter to export in legacy text format. Set seconds=N for a delta profile over N seconds.</p>
+${notes === '' ? '' : `<p>\nDropped by the bounds (see the profile's comments, and "Label cardinality" in mutexprof's README):\n<ul>\n${notes}\n</ul>\n</p>\n`}<p>Set debug=1 as a query parameter to export in legacy text format. Set seconds=N for a delta profile over the next N seconds.</p>
 </body>
 </html>
 `;
@@ -159,8 +164,8 @@ export async function serve(req: IncomingMessage, res: ServerResponse, rel: stri
   }
   if (name === '') return send(req, res, 'text/html; charset=utf-8', indexPage(base));
   if (name === 'symbol') return serveSymbol(req, res);
-  const profile = lookup(name);
-  if (profile === undefined) return serveError(res, 404, 'Unknown profile');
+  const source = sourceOf(name);
+  if (source === undefined) return serveError(res, 404, 'Unknown profile');
 
   const seconds = query.get('seconds');
   const debug = atoi(query.get('debug'));
@@ -170,44 +175,49 @@ export async function serve(req: IncomingMessage, res: ServerResponse, rel: stri
       return serveError(res, 400, `invalid value for "seconds" - must be a positive integer no larger than ${opts.maxSeconds}`);
     }
     if (debug !== 0) return serveError(res, 400, 'seconds and debug params are incompatible');
-    return serveDelta(req, res, profile, n);
+    if (source.window === undefined) return serveError(res, 400, `${name} is not a cumulative profile: seconds is not supported`);
+    return serveDelta(req, res, source, n, opts.closing);
   }
-  if (debug !== 0) return send(req, res, 'text/plain; charset=utf-8', profile.text());
-  return send(req, res, 'application/octet-stream', await profile.encode(), profile.name);
+  if (debug !== 0) return send(req, res, 'text/plain; charset=utf-8', await currentText(name));
+  return send(req, res, 'application/octet-stream', await currentProto(name), name);
 }
 
-/** `?seconds=N`: snapshot, wait N s (cancelled if the client goes away), snapshot, subtract. */
-async function serveDelta(req: IncomingMessage, res: ServerResponse, profile: ContentionProfile, seconds: number): Promise<void> {
-  const before: ProfileSnapshot | null = profile.snapshot();
-  const t0 = process.hrtime.bigint();
-  const end = t0 + BigInt(seconds) * 1_000_000_000n;
-  const completed = await new Promise<boolean>((resolve) => {
-    const done = (ok: boolean): void => {
+/** `?seconds=N`: open a window, wait N s (ended early if the client goes away or the server closes), encode it. */
+async function serveDelta(req: IncomingMessage, res: ServerResponse, source: ProfileSource, seconds: number, closing: AbortSignal | null): Promise<void> {
+  const window = source.window!();
+  const end = process.hrtime.bigint() + BigInt(seconds) * 1_000_000_000n;
+  const outcome = await new Promise<'done' | 'gone' | 'closing'>((resolve) => {
+    const done = (how: 'done' | 'gone' | 'closing'): void => {
       clearTimeout(timer);
       res.off('close', gone);
-      resolve(ok);
+      closing?.removeEventListener('abort', close);
+      resolve(how);
     };
-    const gone = (): void => done(false);
+    const gone = (): void => done('gone');
+    const close = (): void => done('closing');
     // Timers run on the event loop's cached millisecond clock and can fire up to a millisecond early by the
     // monotonic one; like Go's time.Sleep, the window is never shorter than asked: re-arm for what is left.
+    // Unreferenced: a pending delta never keeps the process alive.
     const check = (): void => {
       const left = Number(end - process.hrtime.bigint());
-      if (left <= 0) done(true);
-      else timer = setTimeout(check, Math.ceil(left / 1e6));
+      if (left <= 0) done('done');
+      else timer = setTimeout(check, Math.ceil(left / 1e6)).unref();
     };
-    let timer = setTimeout(check, seconds * 1000);
+    let timer = setTimeout(check, seconds * 1000).unref();
     res.on('close', gone);
-    if (res.destroyed || req.destroyed) done(false);
+    closing?.addEventListener('abort', close);
+    if (res.destroyed || req.destroyed) done('gone');
+    else if (closing?.aborted) done('closing');
   });
-  if (!completed) {
-    if (!res.headersSent && !res.destroyed) serveError(res, 500, 'profile collection cancelled: the client went away');
-    return; // nothing kept: the snapshot is garbage once this frame returns
+  if (outcome !== 'done') {
+    window.cancel();
+    if (outcome === 'closing') serveError(res, 503, 'profile collection cancelled: the server is closing');
+    else serveError(res, 500, 'profile collection cancelled: the client went away');
+    return;
   }
-  const after = profile.snapshot();
-  const duration = Number(process.hrtime.bigint() - t0);
-  const body = await profile.encode(deltaSnapshot(before, after), duration);
+  const snapshot = await window.end();
   if (res.destroyed) return;
-  send(req, res, 'application/octet-stream', body, `${profile.name}-delta`);
+  send(req, res, 'application/octet-stream', await encodeSnapshot(snapshot, source.sampleTypes), `${source.name}-delta`);
 }
 
 /** google/pprof's symbolz protocol over the pseudo addresses of the debug=1 text. */
@@ -227,7 +237,7 @@ async function serveSymbol(req: IncomingMessage, res: ServerResponse): Promise<v
     if (!Number.isFinite(addr)) continue;
     // the legacy parser asks for (return address − 1); our frames sit at their own address
     const f = frameAt(addr) ?? frameAt(addr + 1);
-    if (f) out += `0x${addr.toString(16)} ${f.name}\n`;
+    if (f) out += `0x${addr.toString(16)} ${escapeLine(f.name)}\n`;
   }
   send(req, res, 'text/plain; charset=utf-8', out);
 }

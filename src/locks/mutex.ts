@@ -3,12 +3,15 @@
 // unlock() hands the lock to the head waiter synchronously (it stays locked across the hand-off), so nobody can
 // barge in between: tryLock() fails while anyone waits, and waiters are granted in the order lock() was called.
 
-import { WaitQueue, grant, newGuard, checkFn, holding, type Guard, type GuardState, type LockOptions, type MutexOptions, type Waiter } from './waitqueue.js';
+import { declareLeaf } from '../profile/stack.js';
+import { ProfiledLock } from './contention.js';
+import { checkFn, checkLockOptions, holding, type Guard, type LockOptions, type MutexOptions } from './options.js';
+import { grant, newGuard, type GuardState, type Waiter } from './waitqueue.js';
 
 const LEAF_UNLOCK = 'Mutex.unlock';
 const LEAF_LOCK = 'Mutex.lock';
 
-export class Mutex extends WaitQueue {
+export class Mutex extends ProfiledLock {
   /**
    * One word for the lock, as Go's sync.Mutex: odd while held. Every acquisition and every release adds one, so
    * each acquisition has its own value; its guard carries it and is stale once the state has moved on. A hand-off
@@ -17,7 +20,7 @@ export class Mutex extends WaitQueue {
   #state = 0;
 
   constructor(options?: MutexOptions) {
-    super(options, 'Mutex');
+    super(checkLockOptions(options, 'Mutex'));
   }
 
   /** True while somebody holds the lock. */
@@ -49,7 +52,7 @@ export class Mutex extends WaitQueue {
   unlock(): void {
     const s = this.#state;
     if ((s & 1) === 0) throw new Error(`mutexprof: unlock of unlocked ${this._describe()}`);
-    // a release event for the profiles only when counted waiting ends here (see src/waitqueue.ts); read in this
+    // a release event for the profiles only when counted waiting ends here (see src/locks/contention.ts); read in this
     // frame, not a helper's: one more frame made every sampled event's stack capture slower
     const event = this._timed !== 0 || this._carry !== 0;
     const at = event ? this._releaseEvent(LEAF_UNLOCK) : 0;
@@ -61,7 +64,6 @@ export class Mutex extends WaitQueue {
     this._dequeue(w, event, at);
     grant(w, (this.#state = (s + 2) | 0));
   }
-
 
   /** Runs `fn` holding the lock and returns its result; the lock is released on every exit path. */
   withLock<T>(fn: () => T | PromiseLike<T>, options?: LockOptions): Promise<Awaited<T>> {
@@ -88,3 +90,6 @@ export class Mutex extends WaitQueue {
     return this.name ? `Mutex ${JSON.stringify(this.name)}` : 'Mutex';
   }
 }
+
+declareLeaf(LEAF_LOCK, Mutex.prototype.lock);
+declareLeaf(LEAF_UNLOCK, Mutex.prototype.unlock);

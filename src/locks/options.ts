@@ -1,0 +1,77 @@
+// The locks' public types and the checks of their arguments: bad input gets a clear error and changes nothing.
+
+/** Options accepted by `lock()`, `rLock()`, `withLock()` and `withRLock()`. */
+export interface LockOptions {
+  /** Abort the wait: the waiter leaves the queue at once and the promise rejects with `signal.reason`. */
+  signal?: AbortSignal;
+}
+
+/** Options accepted by the `Mutex` and `RWMutex` constructors. */
+export interface MutexOptions {
+  /** The `lock` label on this lock's profile samples, and the name in its error messages. */
+  name?: string;
+}
+
+/**
+ * What `lock()` and `rLock()` resolve to. Disposing it releases exactly that acquisition:
+ * `using _ = await mu.lock()`. Disposing it twice, or after the acquisition was released by
+ * `unlock()`/`rUnlock()`, throws and changes nothing.
+ */
+export interface Guard extends Disposable {
+  [Symbol.dispose](): void;
+}
+
+/** @internal */
+export function describeValue(v: unknown): string {
+  if (v === null) return 'null';
+  if (typeof v === 'string') return JSON.stringify(v.length > 40 ? v.slice(0, 40) + '…' : v);
+  if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint') return `${typeof v} ${String(v)}`;
+  return typeof v;
+}
+
+/** @internal The constructor's options: returns the lock's name. */
+export function checkLockOptions(options: unknown, kind: string): string {
+  if (options === undefined) return '';
+  if (options === null || typeof options !== 'object') {
+    throw new TypeError(`mutexprof: new ${kind}(options): options must be an object, got ${describeValue(options)}`);
+  }
+  const name = (options as MutexOptions).name;
+  if (name !== undefined && typeof name !== 'string') {
+    throw new TypeError(`mutexprof: new ${kind}({ name }): name must be a string, got ${describeValue(name)}`);
+  }
+  return name ?? '';
+}
+
+/** @internal Validates the options argument of lock-like calls; returns the signal if any. */
+export function checkOptions(options: unknown, method: string): AbortSignal | undefined {
+  if (options === undefined) return undefined;
+  if (options === null || typeof options !== 'object') {
+    throw new TypeError(`mutexprof: ${method}(options): options must be an object, got ${describeValue(options)}`);
+  }
+  const signal = (options as LockOptions).signal;
+  if (signal === undefined) return undefined;
+  if (!(signal instanceof AbortSignal)) {
+    throw new TypeError(`mutexprof: ${method}({ signal }): signal must be an AbortSignal, got ${describeValue(signal)}`);
+  }
+  return signal;
+}
+
+/** @internal withLock/withRLock: fn is checked before anything is acquired. */
+export function checkFn(method: string, fn: unknown): TypeError | null {
+  return typeof fn === 'function' ? null : new TypeError(`mutexprof: ${method}(fn): fn must be a function, got ${typeof fn}`);
+}
+
+function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return ((typeof v === 'object' && v !== null) || typeof v === 'function') && typeof (v as PromiseLike<unknown>).then === 'function';
+}
+
+/** @internal withLock/withRLock: runs fn holding what `acquired` resolves to, releasing on every exit path. */
+export async function holding<T>(acquired: Promise<Guard>, fn: () => T | PromiseLike<T>): Promise<Awaited<T>> {
+  const g = await acquired;
+  try {
+    const r = fn();
+    return isThenable(r) ? await r : (r as Awaited<T>); // a synchronous fn costs no extra microtask
+  } finally {
+    g[Symbol.dispose]();
+  }
+}

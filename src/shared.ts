@@ -1,0 +1,53 @@
+// One profiler per process, however many copies of mutexprof are loaded.
+//
+// An ESM application that uses a CommonJS library loads both builds of this package; an application with two
+// installed copies (two versions in node_modules) loads two more. Each copy has its own module instances, so
+// every piece of mutable state — rates, recorders, interned frames, the label store, the live lock lists —
+// lives in a named slot of one registry on globalThis (under Symbol.for('mutexprof')). The first copy creates a
+// slot; the others find it. A rate set through one copy is seen by all, and the endpoint served by any copy
+// shows the locks of all.
+//
+// Copies agree on what a slot holds by PROTOCOL, bumped whenever a slot's shape changes. A copy whose protocol
+// differs from the registry's keeps a private registry (its locks are profiled apart) and says so once.
+
+declare const __MUTEXPROF_VERSION__: string | undefined;
+
+/** This copy's package version ('dev' when running from sources). */
+export const VERSION: string = typeof __MUTEXPROF_VERSION__ === 'string' ? __MUTEXPROF_VERSION__ : 'dev';
+
+const KEY = Symbol.for('mutexprof');
+/** The shape of every slot below; bump on any change to what a slot holds. */
+export const PROTOCOL = 1;
+
+interface Registry {
+  readonly protocol: number;
+  readonly version: string;
+  readonly slots: Map<string, unknown>;
+}
+
+function registry(): Registry {
+  const g = globalThis as Record<symbol, Registry | undefined>;
+  const found = g[KEY];
+  if (found === undefined) return (g[KEY] = { protocol: PROTOCOL, version: VERSION, slots: new Map() });
+  if (found.protocol === PROTOCOL && found.slots instanceof Map) return found;
+  // Copies of this protocol beside an incompatible first copy share a registry of their own.
+  const own = Symbol.for(`mutexprof.protocol.${PROTOCOL}`);
+  const apart = g[own];
+  if (apart !== undefined) return apart;
+  process.emitWarning(
+    `mutexprof ${VERSION} (profile protocol ${PROTOCOL}) is loaded beside mutexprof ${String(found.version)} (protocol ${String(found.protocol)}), ` +
+      'which it cannot share a profiler with: the locks of each are profiled apart, and the endpoint of one does not show the other’s. ' +
+      'Install one compatible version (npm ls mutexprof).',
+    { code: 'MUTEXPROF_INCOMPATIBLE_COPY' },
+  );
+  return (g[own] = { protocol: PROTOCOL, version: VERSION, slots: new Map() });
+}
+
+const mine = registry();
+
+/** The process-wide value of `slot`, made by `init` if no copy of mutexprof has made it yet. */
+export function shared<T>(slot: string, init: () => T): T {
+  let v = mine.slots.get(slot) as T | undefined;
+  if (v === undefined) mine.slots.set(slot, (v = init()));
+  return v;
+}
