@@ -6,6 +6,7 @@
 // - a settings store behind an RWMutex: read by every request, reloaded now and then (the writer),
 // - a write-behind event queue flushed to a file under a Mutex.
 import express from 'express';
+import { createServer } from 'node:http';
 import { appendFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -52,8 +53,9 @@ class SettingsStore {
   readonly #rw = new RWMutex({ name: 'settings' });
   #settings: Record<string, string> = { theme: 'dark' };
 
-  read(): Promise<Record<string, string>> {
-    return this.#rw.withRLock(async () => {
+  async read(): Promise<Record<string, string>> {
+    // `return await`: a caller that returns the lock's promise un-awaited drops out of every stack
+    return await this.#rw.withRLock(async () => {
       await null; // e.g. a lazy decode
       return { ...this.#settings };
     });
@@ -123,7 +125,13 @@ app.get('/users/:id', route('/users/:id', getUser));
 app.post('/events', route('/events', postEvent));
 app.post('/admin/reload', route('/admin/reload', reloadSettings));
 
-const server = app.listen(PORT, HOST, () => {
+const server = createServer(app);
+server.on('error', (err: NodeJS.ErrnoException) => {
+  const why = err.code === 'EADDRINUSE' ? 'the address is in use (another demo? set PORT=… or PORT=0 for any free port)' : err.message;
+  console.error(`mutexprof demo: cannot listen on ${HOST}:${PORT}: ${why}`);
+  void rm(dir, { recursive: true, force: true }).then(() => process.exit(1));
+});
+server.listen(PORT, HOST, () => {
   const addr = server.address();
   const port = typeof addr === 'object' && addr ? addr.port : PORT;
   const base = `http://${HOST}:${port}`;
@@ -134,7 +142,7 @@ Next, with Go's pprof (apt-get install golang-go):
   go tool pprof -top ${base}/debug/pprof/mutex             # who held contended locks (holders' view)
   go tool pprof -http=:8080 ${base}/debug/pprof/mutex      # flame graph in the browser
   go tool pprof -top -tagfocus lock=user-cache ${base}/debug/pprof/mutex
-  go tool pprof -traces -seconds 5 ${base}/debug/pprof/mutex   # the last 5 seconds only
+  go tool pprof -traces -seconds 5 ${base}/debug/pprof/mutex   # the next 5 seconds only
   go tool pprof -top ${base}/debug/pprof/block             # who waited (waiters' view)`);
   void load(base);
 });

@@ -2,7 +2,7 @@
 // CI installs Debian's golang-go when go is missing, so this always runs there.
 import { describe, test, expect, beforeAll, afterAll } from 'vitest';
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { goBinary } from './helpers.js';
 import { once } from 'node:events';
 import { tmpdir } from 'node:os';
@@ -13,15 +13,16 @@ import { promisify } from 'node:util';
 const root = fileURLToPath(new URL('..', import.meta.url));
 const run = promisify(execFile);
 const go = goBinary();
-const home = mkdtempSync(join(tmpdir(), 'mutexprof-e2e-'));
 
 describe.skipIf(!go)('go tool pprof against the demo service', () => {
   let demo: ChildProcess;
   let base = '';
+  let home = ''; // go tool pprof saves fetched profiles under $HOME/pprof
   const pprof = async (...args: string[]): Promise<string> =>
     (await run(go!, ['tool', 'pprof', ...args], { env: { ...process.env, HOME: home, PPROF_TMPDIR: home }, timeout: 60_000 })).stdout;
 
   beforeAll(async () => {
+    home = mkdtempSync(join(tmpdir(), 'mutexprof-e2e-'));
     demo = spawn(process.execPath, ['--import', 'tsx', 'examples/demo.ts'], {
       cwd: root,
       env: { ...process.env, PORT: '0', LOAD_SECONDS: '60', MUTEX_PROFILE_FRACTION: '1', BLOCK_PROFILE_RATE: '1' },
@@ -41,8 +42,12 @@ describe.skipIf(!go)('go tool pprof against the demo service', () => {
       await new Promise((r) => setTimeout(r, 100));
     }
   });
-  afterAll(() => {
-    demo?.kill();
+  afterAll(async () => {
+    if (demo !== undefined && demo.exitCode === null) {
+      demo.kill();
+      await once(demo, 'exit'); // the demo removes its own temp dir on SIGTERM
+    }
+    rmSync(home, { recursive: true, force: true });
   });
 
   test('-top names the demo’s holders', async () => {

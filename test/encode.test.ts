@@ -1,12 +1,13 @@
 // The encoders' output, decoded with pprof-format and read by the real `go tool pprof` when go is installed.
-import { describe, test, expect, beforeAll } from 'vitest';
+import { describe, test, expect, beforeAll, afterAll } from 'vitest';
 import { gunzipSync } from 'node:zlib';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, rmSync, mkdirSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Profile } from 'pprof-format';
+import { buildSync } from 'esbuild';
 import { Mutex, RWMutex, setMutexProfileFraction, setBlockProfileRate, configureProfiler, lookup, withLabels } from '../src/index.js';
 import { manualClock, ms, flush, goBinary } from './helpers.js';
 
@@ -15,6 +16,7 @@ const clock = manualClock();
 
 const go = goBinary();
 const dir = mkdtempSync(join(tmpdir(), 'mutexprof-encode-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 async function holdLong(mu: Mutex, waiters: number, holdMs: number): Promise<void> {
   await mu.lock();
@@ -175,13 +177,13 @@ describe('source positions', () => {
   });
 
   test('compiled JS: with --enable-source-maps the .ts line, without it the .js file', () => {
-    const js = join(dir, 'sourcemap-app.mjs');
-    execFileSync(join(root, 'node_modules/.bin/esbuild'), ['test/fixtures/sourcemap-app.ts', '--bundle=false', '--format=esm', '--sourcemap', `--outfile=${js}`], { cwd: root });
-    // resolve 'mutexprof' from the project, as an installed dependency would be
-    writeFileSync(join(dir, 'package.json'), '{"type":"module"}');
-    rmSync(join(dir, 'node_modules'), { recursive: true, force: true });
-    execFileSync('ln', ['-s', join(root, 'node_modules'), join(dir, 'node_modules')]);
-    execFileSync('ln', ['-sfn', root, join(root, 'node_modules/mutexprof')]);
+    // an app that installed mutexprof: its own node_modules links to this package
+    const app = join(dir, 'app');
+    mkdirSync(join(app, 'node_modules'), { recursive: true });
+    symlinkSync(root, join(app, 'node_modules', 'mutexprof'));
+    writeFileSync(join(app, 'package.json'), '{"type":"module"}');
+    const js = join(app, 'sourcemap-app.mjs');
+    buildSync({ entryPoints: [join(root, 'test/fixtures/sourcemap-app.ts')], bundle: false, format: 'esm', sourcemap: true, outfile: js, logLevel: 'silent' });
     const mapped = execFileSync(process.execPath, ['--enable-source-maps', js], { encoding: 'utf8' });
     expect(mapped).toMatch(/typedHolder\+0x0\t+\S*sourcemap-app\.ts:13\n/);
     const plain = execFileSync(process.execPath, [js], { encoding: 'utf8' });

@@ -1,7 +1,7 @@
 // /debug/pprof over HTTP, against Go's net/http/pprof behaviour: node:http handler, Express 5 and Express 4.
 import { describe, test, expect, beforeAll, afterAll } from 'vitest';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, symlinkSync, mkdirSync } from 'node:fs';
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, symlinkSync, mkdirSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -33,7 +33,7 @@ export function request(port: number, method: string, path: string, headers: Rec
 }
 
 /** Starts test/fixtures/server.mjs where `express` resolves to the given package (or none for node:http). */
-async function startFixture(kind: 'http' | 'express5' | 'express4'): Promise<{ port: number; child: ChildProcess }> {
+async function startFixture(kind: 'http' | 'express5' | 'express4'): Promise<{ port: number; child: ChildProcess; dir: string }> {
   const dir = mkdtempSync(join(tmpdir(), `mutexprof-${kind}-`));
   mkdirSync(join(dir, 'node_modules'));
   if (kind !== 'http') symlinkSync(join(root, 'node_modules', kind === 'express5' ? 'express' : 'express4'), join(dir, 'node_modules', 'express'));
@@ -43,7 +43,7 @@ async function startFixture(kind: 'http' | 'express5' | 'express4'): Promise<{ p
   const [line] = (await once(child.stdout!, 'data')) as [Buffer];
   const { port } = JSON.parse(line.toString()) as { port: number };
   if (kind !== 'http') expect(stderr).toMatch(kind === 'express5' ? /^express 5\./ : /^express 4\./);
-  return { port, child };
+  return { port, child, dir };
 }
 
 const decode = (body: Buffer): Profile => Profile.decode(gunzipSync(body));
@@ -51,11 +51,14 @@ const decode = (body: Buffer): Profile => Profile.decode(gunzipSync(body));
 describe.each(['http', 'express5', 'express4'] as const)('%s', (kind) => {
   let port = 0;
   let child: ChildProcess;
+  let dir = '';
   beforeAll(async () => {
-    ({ port, child } = await startFixture(kind));
+    ({ port, child, dir } = await startFixture(kind));
   });
-  afterAll(() => {
+  afterAll(async () => {
     child.kill();
+    await once(child, 'exit');
+    rmSync(dir, { recursive: true, force: true });
   });
   const get = (path: string, headers?: Record<string, string>): Promise<Reply> => request(port, 'GET', path, headers);
   const expectGoError = (r: Reply, status: number, message: string): void => {
@@ -228,6 +231,42 @@ describe('pprofHandler in process', () => {
     }
     server.close();
     setMutexProfileFraction(0);
+  });
+
+  test('close() of the standalone server ends pending deltas (503) instead of waiting for them', async () => {
+    const server = await startPprofServer({ port: 0, maxSeconds: 600 });
+    const port = (server.address() as { port: number }).port;
+    let arrived = 0;
+    server.on('request', () => arrived++);
+    const pending = Array.from({ length: 5 }, () => request(port, 'GET', '/debug/pprof/block?seconds=600'));
+    for (let i = 0; i < 500 && arrived < 5; i++) await new Promise((r) => setTimeout(r, 2));
+    const t0 = performance.now();
+    await new Promise<void>((resolve, reject) => server.close((err) => (err ? reject(err) : resolve())));
+    expect(performance.now() - t0).toBeLessThan(1000); // not the 600 s the deltas asked for
+    for (const r of await Promise.all(pending)) {
+      expect(r.status).toBe(503);
+      expect(r.headers['x-go-pprof']).toBe('1');
+      expect(r.body.toString()).toBe('profile collection cancelled: the server is closing\n');
+    }
+    expect(recorders.block.openMarks()).toBe(0);
+  });
+
+  test('a pending delta does not keep the process alive', () => {
+    // a process that starts the server, asks itself for a 10-minute delta, then closes the server: it must exit
+    const script = `
+      import http from 'node:http';
+      import { startPprofServer } from 'mutexprof';
+      const server = await startPprofServer({ port: 0, maxSeconds: 600 });
+      const port = server.address().port;
+      server.on('request', () => setImmediate(() => server.close()));
+      http.get({ host: '127.0.0.1', port, path: '/debug/pprof/mutex?seconds=600' }, (res) => {
+        console.log(res.statusCode);
+        res.resume();
+      });`;
+    const t0 = performance.now();
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: root, encoding: 'utf8', timeout: 20_000 });
+    expect(out.trim()).toBe('503');
+    expect(performance.now() - t0).toBeLessThan(15_000);
   });
 
   test('startPprofServer rejects bad arguments and busy ports', async () => {

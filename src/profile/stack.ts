@@ -150,7 +150,7 @@ export function leafFrame(name: string): Frame {
   const known = tables.leaves.get(name);
   if (typeof known === 'object') return known;
   const pos = known === undefined ? null : methodPosition(name, known);
-  const f = pos === null ? intern(`leaf:${name}`, name, '', 0, 0, 0) : intern(`leaf:${name}`, name, pos.file, pos.startLine, pos.column, pos.startLine);
+  const f = pos === null ? intern(`leaf:${name}`, name, '', 0, 0, 0) : intern(`leaf:${name}`, name, pos.file, pos.line, pos.column, pos.startLine);
   tables.leaves.set(name, f);
   return f;
 }
@@ -179,8 +179,10 @@ function methodPosition(name: string, method: (...args: never[]) => unknown): Po
   const short = name.slice(name.lastIndexOf('.') + 1);
   const cs = callSites(error).find((c) => c.getFunctionName() === short);
   if (cs === undefined) return null;
+  // The line of the method's first statement: a compiler's source map places it exactly, where the start of a
+  // method's header may map to the comment above it.
   const p = position(cs, cs.getFileName() ?? '');
-  return p.startLine > 0 ? p : { ...p, startLine: p.line };
+  return { ...p, startLine: p.startLine > 0 && p.startLine <= p.line ? p.startLine : p.line };
 }
 
 function sourceMapFor(file: string): SourceMap | null {
@@ -247,7 +249,7 @@ function functionName(cs: NodeJS.CallSite, startLine: number): string {
   }
   if (!cs.isToplevel()) {
     const type = cs.getTypeName();
-    if (type && type !== 'Object' && type !== 'Function' && type !== 'global' && !fn.startsWith(type + '.')) fn = `${type}.${fn}`;
+    if (type && type !== 'Object' && type !== 'Function' && type !== 'global' && type !== 'Module' && !fn.startsWith(type + '.')) fn = `${type}.${fn}`;
   }
   return fn;
 }
@@ -271,9 +273,12 @@ function resolveSite(cs: NodeJS.CallSite, raw: string): Frame {
   return frame;
 }
 
-// The helpers compilers inject for `using` (esbuild, TypeScript), and the names of their inner functions.
+// The helpers compilers inject for `using`: esbuild's __callDispose and TypeScript's __disposeResources, emitted
+// into the user's file (dropped by name, with their inner next/fail just before them); Babel's, oxc's (vite,
+// vitest) and SWC's usingCtx, imported from their runtime packages (dropped by file).
 const DISPOSE_HELPERS = new Set(['__callDispose', '__disposeResources']);
 const HELPER_INNER = new Set(['next', 'fail']);
+const HELPER_FILE = /(?:@babel|@oxc-project|@swc)[^/\\]*[/\\].*[uU]sing_?[cC]tx\.[cm]?js$/;
 
 /**
  * @internal Resolves a captured stack to frames, leaf first: the leaf `leaf` (a declared mutexprof method), then
@@ -286,7 +291,7 @@ export function resolve(e: Error, leaf: string): Frame[] {
   const max = tables.maxDepth;
   for (const cs of callSites(e)) {
     const raw = cs.getFileName() ?? '';
-    if (isLibrary(raw)) continue;
+    if (isLibrary(raw) || HELPER_FILE.test(raw)) continue;
     const fn = cs.getFunctionName();
     if (fn !== null && DISPOSE_HELPERS.has(fn)) {
       while (inner !== null && inner.length > 0 && inner[inner.length - 1][0] === out.length - 1 && inner[inner.length - 1][1] === raw) {
