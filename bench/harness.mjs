@@ -47,13 +47,16 @@ export function table(results) {
   let out = '';
   for (const res of results) {
     out += `\n${res.title}   (ratio to ${res.baseline})\n`;
-    for (const r of res.rows) out += `  ${r.impl.padEnd(34)} ${r.ns.toFixed(1).padStart(10)} ns/op   ${r.ratio.toFixed(2)}×\n`;
+    for (const r of res.rows) out += `  ${r.impl.padEnd(34)} ${r.ns.toFixed(1).padStart(10)} ${res.unit ?? 'ns/op'}   ${r.ratio.toFixed(2)}×\n`;
   }
   return out;
 }
 
 export function markdown(results) {
-  let out = '| scenario | implementation | ns/op | ratio |\n|---|---|---:|---:|\n';
-  for (const res of results) for (const r of res.rows) out += `| ${res.title} | ${r.impl} | ${r.ns.toFixed(0)} | ${r.ratio.toFixed(2)}× (to ${res.baseline}) |\n`;
+  let out = '| scenario | implementation | value | ratio |\n|---|---|---:|---:|\n';
+  for (const res of results) {
+    const unit = res.unit ?? 'ns/op';
+    for (const r of res.rows) out += `| ${res.title} | ${r.impl} | ${r.ns.toFixed(unit === 'ns/op' ? 0 : 1)} ${unit} | ${r.ratio.toFixed(2)}× (to ${res.baseline}) |\n`;
+  }
   return out;
 }

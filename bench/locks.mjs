@@ -2,23 +2,29 @@
 // Each implementation runs its own compiled copy of each scenario (compileFor), so none shares a call site.
 import { Mutex as AsyncMutex, tryAcquire } from 'async-mutex';
 import AwaitLock from 'await-lock';
-import { Mutex, RWMutex } from '../dist/index.js';
 import { FloorGuardLock, FloorLock, FloorRWLock } from './floor.mjs';
 import { compare, compileFor } from './harness.mjs';
 
 const noop = () => {};
 
-// One lock+unlock, as each implementation's users write it (`l` is the lock).
-const lockImpls = {
-  floor: [() => new FloorLock(), 'await l.lock(); l.unlock();'],
-  'floor + guard (reference)': [() => new FloorGuardLock(), 'const g = await l.lock(); g[Symbol.dispose]();'],
-  'mutexprof lock/unlock': [() => new Mutex({ name: 'bench' }), 'await l.lock(); l.unlock();'],
-  'mutexprof using guard': [() => new Mutex({ name: 'bench' }), 'const g = await l.lock(); g[Symbol.dispose]();'],
-  'mutexprof withLock': [() => new Mutex({ name: 'bench' }), 'await l.withLock(noop);'],
-  'await-lock': [() => new AwaitLock(), 'await l.acquireAsync(); l.release();'],
-  'async-mutex acquire/release': [() => new AsyncMutex(), 'const release = await l.acquire(); release();'],
-  'async-mutex runExclusive': [() => new AsyncMutex(), 'await l.runExclusive(noop);'],
-};
+// One lock+unlock, as each implementation's users write it (`l` is the lock). With a baseline build, its rows
+// stand beside this build's, measured in the same rounds.
+function lockImplsFor({ Mutex }, baseline) {
+  const mine = (label, { Mutex: M }) => ({
+    [`${label} lock/unlock`]: [() => new M({ name: 'bench' }), 'await l.lock(); l.unlock();'],
+    [`${label} using guard`]: [() => new M({ name: 'bench' }), 'const g = await l.lock(); g[Symbol.dispose]();'],
+    [`${label} withLock`]: [() => new M({ name: 'bench' }), 'await l.withLock(noop);'],
+  });
+  return {
+    floor: [() => new FloorLock(), 'await l.lock(); l.unlock();'],
+    'floor + guard (reference)': [() => new FloorGuardLock(), 'const g = await l.lock(); g[Symbol.dispose]();'],
+    ...mine('mutexprof', { Mutex }),
+    ...(baseline ? mine(`mutexprof @${baseline.rev}`, baseline.lib) : {}),
+    'await-lock': [() => new AwaitLock(), 'await l.acquireAsync(); l.release();'],
+    'async-mutex acquire/release': [() => new AsyncMutex(), 'const release = await l.acquire(); release();'],
+    'async-mutex runExclusive': [() => new AsyncMutex(), 'await l.runExclusive(noop);'],
+  };
+}
 
 /** One compiled scenario per implementation: `template(op)` is the scenario's body around one lock+unlock. */
 function scenario(impls, template) {
@@ -33,7 +39,9 @@ const contended = (workers) => (op) => `
   for (let i = 0; i < ${workers}; i++) running.push(worker());
   await Promise.all(running);`;
 
-export async function lockBenchmarks({ quick = false } = {}) {
+export async function lockBenchmarks({ quick = false, lib, baseline = null } = {}) {
+  const { Mutex, RWMutex } = lib;
+  const lockImpls = lockImplsFor(lib, baseline);
   const k = quick ? 0.1 : 1;
   const results = [];
 
@@ -46,6 +54,7 @@ export async function lockBenchmarks({ quick = false } = {}) {
         {
           floor: [() => new FloorLock(), 'l.tryLock(); l.unlock();'],
           mutexprof: [() => new Mutex(), 'l.tryLock(); l.unlock();'],
+          ...(baseline ? { [`mutexprof @${baseline.rev}`]: [() => new baseline.lib.Mutex(), 'l.tryLock(); l.unlock();'] } : {}),
           'await-lock': [() => new AwaitLock(), 'l.tryAcquire(); l.release();'],
           // async-mutex has no synchronous tryLock: tryAcquire() returns a promise
           'async-mutex tryAcquire (async)': [() => tryAcquire(new AsyncMutex()), '(await l.acquire())();'],
@@ -78,6 +87,7 @@ export async function lockBenchmarks({ quick = false } = {}) {
   const rwImpls = {
     'floor RW': [() => new FloorRWLock(), ['await l.rLock()', 'l.rUnlock()', 'await l.lock()', 'l.unlock()']],
     'mutexprof RWMutex': [() => new RWMutex(), ['await l.rLock()', 'l.rUnlock()', 'await l.lock()', 'l.unlock()']],
+    ...(baseline ? { [`mutexprof @${baseline.rev} RWMutex`]: [() => new baseline.lib.RWMutex(), ['await l.rLock()', 'l.rUnlock()', 'await l.lock()', 'l.unlock()']] } : {}),
     'mutexprof Mutex (exclusive)': [() => new Mutex(), exclusive],
     'await-lock (exclusive)': [() => new AwaitLock(), ['await l.acquireAsync()', 'l.release()', 'await l.acquireAsync()', 'l.release()']],
     'async-mutex (exclusive)': [

@@ -1,7 +1,8 @@
 // Profiling benchmarks (issue: contention profiles): what sampling costs the locks, and what encoding costs the loop.
 import { performance } from 'node:perf_hooks';
-import { Mutex, setMutexProfileFraction, setBlockProfileRate, lookup } from '../dist/index.js';
 import { compare } from './harness.mjs';
+
+let Mutex, setMutexProfileFraction, setBlockProfileRate, lookup;
 
 const WORKERS = 16;
 
@@ -63,7 +64,7 @@ async function sampledEventCost(rounds) {
       mu.unlock();
       sink.length = 0;
       const t2 = performance.now();
-      lookup('mutex').count(); // resolves the pending stacks
+      await lookup('mutex').snapshot(); // resolves the pending stacks
       const t3 = performance.now();
       if (r > 0) {
         times[name].push(((t1 - t0) * 1e6) / batch);
@@ -95,25 +96,8 @@ function b(i, d, f) {
   return d === 0 ? f() : (i >> d) & 1 ? a(i, d - 1, f) : b(i, d - 1, f);
 }
 
-async function eventLoopBlock(work) {
-  let max = 0;
-  let last = performance.now();
-  let running = true;
-  const tick = () => {
-    const now = performance.now();
-    max = Math.max(max, now - last);
-    last = now;
-    if (running) setImmediate(tick);
-  };
-  setImmediate(tick);
-  const t0 = performance.now();
-  await work();
-  const elapsed = performance.now() - t0;
-  running = false;
-  return { elapsed, max };
-}
-
-export async function profilingBenchmarks({ quick = false } = {}) {
+export async function profilingBenchmarks({ quick = false, lib } = {}) {
+  ({ Mutex, setMutexProfileFraction, setBlockProfileRate, lookup } = lib);
   const k = quick ? 0.1 : 1;
   const results = [];
   results.push(
@@ -149,11 +133,11 @@ export async function profilingBenchmarks({ quick = false } = {}) {
       await new Promise((r) => setImmediate(r));
     };
     await run(50_000);
-    lookup('mutex').count();
+    await lookup('mutex').snapshot();
     globalThis.gc();
     const before = process.memoryUsage().heapUsed;
     await run(events);
-    lookup('mutex').count();
+    await lookup('mutex').snapshot();
     globalThis.gc();
     const after = process.memoryUsage().heapUsed;
     setMutexProfileFraction(0);
@@ -164,34 +148,5 @@ export async function profilingBenchmarks({ quick = false } = {}) {
     });
   }
 
-  // Encoding 10 k distinct stacks: total time and the longest event-loop block meanwhile.
-  setMutexProfileFraction(1);
-  const mu = new Mutex({ name: 'encode' });
-  for (let i = 0; i < 10_000; i++) {
-    await mu.lock();
-    const w = mu.lock();
-    a(i * 2, 14, () => mu.unlock()); // bits 0..13 of i pick the path: 10 000 distinct stacks
-    (await w)[Symbol.dispose]();
-    if (i % 500 === 0) await new Promise((r) => setImmediate(r));
-  }
-  setMutexProfileFraction(0);
-  lookup('mutex').count(); // resolve pending stacks before timing the encoder
-  let bytes = 0;
-  const enc = await eventLoopBlock(async () => {
-    bytes = (await lookup('mutex').encode()).length;
-  });
-  const again = await eventLoopBlock(async () => {
-    await lookup('mutex').encode();
-  });
-  results.push({
-    title: `encode ${lookup('mutex').count().toLocaleString('en')} samples (${(bytes / 1024).toFixed(0)} KiB gzipped)`,
-    baseline: 'ms',
-    rows: [
-      { impl: 'first encode, total (ms)', ns: enc.elapsed, ratio: 1 },
-      { impl: 'first encode, longest event-loop block (ms)', ns: enc.max, ratio: enc.max / enc.elapsed },
-      { impl: 'second encode (warm JIT), total (ms)', ns: again.elapsed, ratio: again.elapsed / enc.elapsed },
-      { impl: 'second encode, longest event-loop block (ms)', ns: again.max, ratio: again.max / enc.elapsed },
-    ],
-  });
   return results;
 }

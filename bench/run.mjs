@@ -1,18 +1,50 @@
-// npm run bench [-- --quick] [-- --only=locks|profiling]
+// npm run bench [-- --quick] [-- --only=locks|profiling|bounds|serving] [-- --markdown] [-- --baseline=<rev>]
 // Prints a table of ns/op and ratios; every row of the README's benchmark tables comes from this command.
-import { lockBenchmarks } from './locks.mjs';
+// --baseline=<rev> also runs that revision's build (made by `node bench/baseline.mjs <rev>`) beside this one.
+import { existsSync } from 'node:fs';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { table, markdown } from './harness.mjs';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
 const only = args.find((a) => a.startsWith('--only='))?.slice(7);
 const md = args.includes('--markdown');
+const rev = args.find((a) => a.startsWith('--baseline='))?.slice(11);
+const run = (group) => !only || only.split(',').includes(group);
 
-console.log(`mutexprof benchmarks — Node ${process.version}, ${new Date().toISOString().slice(0, 10)}${quick ? ' (quick)' : ''}`);
+const dist = fileURLToPath(new URL('../dist', import.meta.url));
+const lib = await import(pathToFileURL(dist + '/index.js').href);
+let baseline = null;
+if (rev) {
+  const dir = fileURLToPath(new URL(`./.baseline/${rev}/dist`, import.meta.url));
+  if (!existsSync(dir)) {
+    console.error(`no build of ${rev}: run node bench/baseline.mjs ${rev} first`);
+    process.exit(2);
+  }
+  baseline = { rev, dist: dir, lib: await import(pathToFileURL(dir + '/index.js').href) };
+}
+
+console.log(`mutexprof benchmarks — Node ${process.version}, ${new Date().toISOString().slice(0, 10)}${quick ? ' (quick)' : ''}${rev ? `, beside ${rev}` : ''}`);
 const results = [];
-if (!only || only === 'locks') results.push(...(await lockBenchmarks({ quick })));
-if (!only || only === 'profiling') {
+if (run('locks')) {
+  const { lockBenchmarks } = await import('./locks.mjs');
+  results.push(...(await lockBenchmarks({ quick, lib, baseline })));
+}
+if (run('profiling')) {
   const { profilingBenchmarks } = await import('./profiling.mjs');
-  results.push(...(await profilingBenchmarks({ quick })));
+  results.push(...(await profilingBenchmarks({ quick, lib })));
+}
+if (run('bounds')) {
+  const { boundsBenchmarks } = await import('./bounds.mjs');
+  results.push(...(await boundsBenchmarks({ quick, lib, dist })));
+  if (baseline) results.push(...(await boundsBenchmarks({ quick: true, lib: baseline.lib, dist: baseline.dist, label: `@${rev}`, waiters: 200_000 })));
+}
+if (run('serving')) {
+  const { servingBenchmarks } = await import('./serving.mjs');
+  const { encodeBenchmarks } = await import('./encode.mjs');
+  results.push(await servingBenchmarks({ dist, rounds: quick ? 1 : 3, pendingDeltas: quick ? 30 : 300 }));
+  if (!quick) results.push(await servingBenchmarks({ dist, samples: 100_000, pendingDeltas: 0, label: 'mutexprof, maxEntries raised to 100 000' }));
+  if (baseline) results.push(await servingBenchmarks({ dist: baseline.dist, rounds: 1, label: `@${rev}` }));
+  results.push(...encodeBenchmarks({ quick }));
 }
 console.log(md ? markdown(results) : table(results));

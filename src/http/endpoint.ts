@@ -16,6 +16,7 @@ import { profiles, sourceOf, currentProto, currentText, type ProfileSource } fro
 import { encodeSnapshot } from '../pprof/proto.js';
 import { escapeLine } from '../pprof/text.js';
 import { frameAt } from '../profile/stack.js';
+import { Slicer } from '../profile/slice.js';
 
 /** Options of pprofHandler, pprofRouter and startPprofServer. */
 export interface PprofOptions {
@@ -58,7 +59,21 @@ function serveError(res: ServerResponse, status: number, message: string): void 
   res.end(body);
 }
 
-function send(req: IncomingMessage, res: ServerResponse, type: string, body: string | Buffer | Buffer[], filename?: string): void {
+/** Resolves when `res` can take more, or is gone. */
+function drained(res: ServerResponse): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const done = (): void => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.on('drain', done);
+    res.on('close', done);
+  });
+}
+
+/** 200 with `body`, written as the socket takes it (a large body shared by many clients is not copied at once). */
+async function send(req: IncomingMessage, res: ServerResponse, type: string, body: string | Buffer | Buffer[], filename?: string): Promise<void> {
   if (res.destroyed) return;
   const chunks = typeof body === 'string' ? [Buffer.from(body)] : Array.isArray(body) ? body : [body];
   res.statusCode = 200;
@@ -66,7 +81,16 @@ function send(req: IncomingMessage, res: ServerResponse, type: string, body: str
   res.setHeader('X-Content-Type-Options', 'nosniff');
   if (filename) res.setHeader('Content-Disposition', `attachment; filename="${filename}"`);
   res.setHeader('Content-Length', chunks.reduce((n, c) => n + c.length, 0));
-  if (req.method !== 'HEAD') for (const c of chunks) res.write(c);
+  if (req.method !== 'HEAD') {
+    // A socket that drains synchronously (loopback) re-arms 'drain' within the same turn of the event loop:
+    // yield between chunks once a slice is used up, or twenty clients of one body would be written in one go.
+    const slice = new Slicer();
+    for (const c of chunks) {
+      if (res.destroyed) return;
+      if (!res.write(c)) await drained(res);
+      await slice.check();
+    }
+  }
   res.end();
 }
 

@@ -1,7 +1,8 @@
 // The profiles a recorder feeds (mutex and block), as registry descriptors: samples with Go's sample types
 // (`contentions`/count, `delay`/nanoseconds), snapshots at a mark, deltas between two marks.
 
-import { recorders, settle, type Recorder, type RecorderStats } from '../profile/recorder.js';
+import { recorders, settle, type Recorder, type RecorderStats, type Values } from '../profile/recorder.js';
+import { Slicer, sortByKeyDescending } from '../profile/slice.js';
 import { epochNanos } from './proto.js';
 import { registerProfile, type ProfileSample, type ProfileSnapshot, type SampleType, type Window } from './registry.js';
 
@@ -14,8 +15,9 @@ const CONTENTION: readonly SampleType[] = [
 export function droppedNotes(s: RecorderStats): string[] {
   const notes: string[] = [];
   const keys = s.droppedKeys.length > 0 ? ` (${s.droppedKeys.slice(0, 8).join(', ')}${s.droppedKeys.length > 8 ? ', …' : ''})` : '';
-  if (s.labelsReduced > 0) notes.push(`mutexprof: ${s.labelsReduced} events kept without their high-cardinality labels${keys}: past ${s.maxEntries >>> 1} of maxEntries ${s.maxEntries} samples`);
-  if (s.labelsDropped > 0) notes.push(`mutexprof: ${s.labelsDropped} events kept their stack and lock but no withLabels labels: past ${s.maxEntries - (s.maxEntries >>> 2)} of maxEntries ${s.maxEntries} samples`);
+  const half = `more than ${s.maxEntries >>> 1} samples of maxEntries ${s.maxEntries}`;
+  if (s.labelsReduced > 0) notes.push(`mutexprof: ${s.labelsReduced} events lost their high-cardinality labels${keys}: ${half}`);
+  if (s.labelsDropped > 0) notes.push(`mutexprof: ${s.labelsDropped} events lost all their withLabels labels, kept their stack and lock: ${half}`);
   if (s.stacksDropped > 0) notes.push(`mutexprof: ${s.stacksDropped} events kept only their lock, in its mutexprof.overflow sample: maxEntries ${s.maxEntries} samples reached`);
   return notes;
 }
@@ -27,14 +29,30 @@ function sampleOf(r: Recorder, i: number, count: number, delay: number): Profile
   return { key: 'i' + i, frames: e.frames, labels, values: [Math.round(count), Math.round(delay)] };
 }
 
-/** Samples with any non-zero value among count[i] − base[i], largest delay first. */
-function samplesOf(r: Recorder, count: Float64Array, delay: Float64Array, base?: { count: Float64Array; delay: Float64Array }): ProfileSample[] {
-  const order: number[] = [];
-  const c = base === undefined ? count : count.map((v, i) => v - (base.count[i] ?? 0));
-  const d = base === undefined ? delay : delay.map((v, i) => v - (base.delay[i] ?? 0));
-  for (let i = 0; i < c.length; i++) if (Math.round(c[i]) !== 0 || Math.round(d[i]) !== 0) order.push(i);
-  order.sort((a, b) => d[b] - d[a]);
-  return order.map((i) => sampleOf(r, i, c[i], d[i]));
+/** Samples with a non-zero value in `v` (minus `base`), largest delay first, built in slices. */
+async function samplesOf(r: Recorder, v: Values, base?: Values): Promise<ProfileSample[]> {
+  const slice = new Slicer();
+  const n = v.count.length;
+  const count = new Float64Array(n);
+  const delay = new Float64Array(n);
+  const kept = new Uint32Array(n);
+  let m = 0;
+  for (let i = 0; i < n; i++) {
+    count[i] = v.count[i] - (base?.count[i] ?? 0);
+    delay[i] = v.delay[i] - (base?.delay[i] ?? 0);
+    if (Math.round(count[i]) !== 0 || Math.round(delay[i]) !== 0) kept[m++] = i;
+    const p = slice.tick();
+    if (p !== null) await p;
+  }
+  const order = await sortByKeyDescending(kept.subarray(0, m), delay, slice);
+  const samples: ProfileSample[] = new Array(m);
+  for (let k = 0; k < m; k++) {
+    const i = order[k];
+    samples[k] = sampleOf(r, i, count[i], delay[i]);
+    const p = slice.tick();
+    if (p !== null) await p;
+  }
+  return samples;
 }
 
 function register(name: string, description: string, header: string, r: Recorder): void {
@@ -49,8 +67,8 @@ function register(name: string, description: string, header: string, r: Recorder
       const m = r.mark();
       try {
         await settle(r, m);
-        const v = r.valuesAt(m);
-        return { name, timeNanos: epochNanos(), durationNanos: 0, samples: samplesOf(r, v.count, v.delay), comments: droppedNotes(r.stats()) };
+        const v = await r.valuesAt(m);
+        return { name, timeNanos: epochNanos(), durationNanos: 0, samples: await samplesOf(r, v), comments: droppedNotes(r.stats()) };
       } finally {
         r.unmark(m);
       }
@@ -71,9 +89,9 @@ function register(name: string, description: string, header: string, r: Recorder
           const duration = Number(process.hrtime.bigint() - t0);
           try {
             await settle(r, end);
-            const before = r.valuesAt(start);
-            const after = r.valuesAt(end);
-            return { name, timeNanos: timeStart, durationNanos: duration, samples: samplesOf(r, after.count, after.delay, before), comments: droppedNotes(r.stats()) };
+            const before = await r.valuesAt(start);
+            const after = await r.valuesAt(end);
+            return { name, timeNanos: timeStart, durationNanos: duration, samples: await samplesOf(r, after, before), comments: droppedNotes(r.stats()) };
           } finally {
             r.unmark(end);
             cancel();

@@ -6,11 +6,12 @@ import { promisify } from 'node:util';
 import { gzip as gzipCb, constants as zlibConstants } from 'node:zlib';
 import { performance } from 'node:perf_hooks';
 import { Function as PFunction, Label, Line, Location, Mapping, Profile, Sample, StringTable, ValueType, emptyTableToken } from 'pprof-format';
+import { Slicer } from '../profile/slice.js';
 import type { Frame } from '../profile/stack.js';
 import type { ProfileSnapshot, SampleType } from './registry.js';
 
 const gzip = promisify(gzipCb);
-/** Samples built, or repeated fields serialized, between two yields to the event loop. */
+/** Repeated fields serialized between two yields to the event loop. */
 const CHUNK = 500;
 
 /** @internal Wall-clock now in nanoseconds since the epoch. */
@@ -53,8 +54,10 @@ export async function buildProfile(s: ProfileSnapshot, sampleTypes: readonly Sam
     return id;
   };
 
+  const slice = new Slicer();
   for (let i = 0; i < s.samples.length; i++) {
-    if (i > 0 && i % CHUNK === 0) await yieldToLoop();
+    const pause = slice.tick();
+    if (pause !== null) await pause;
     const e = s.samples[i];
     const label = e.labels.map(([k, v]) => new Label({ key: st.dedup(k), str: st.dedup(v) }));
     samples.push(new Sample({ locationId: e.frames.map(locationOf), value: e.values.map((v) => Math.round(v)), label }));

@@ -89,22 +89,24 @@ export interface LockProfile {
 /** @deprecated the name of LockProfile before the registry held more than contention profiles */
 export type ContentionProfile = LockProfile;
 
-interface Builds {
+/** A profile's shared encodings: one in flight is joined; a finished one serves while nothing has changed. */
+interface Build<T> {
   version: number;
-  proto: Promise<Buffer> | null;
-  text: Promise<Buffer[]> | null;
+  result: Promise<T>;
+  done: boolean;
 }
 
 interface Registered {
   readonly source: ProfileSource;
-  builds: Builds | null;
+  proto: Build<Buffer> | null;
+  text: Build<Buffer[]> | null;
 }
 
 const registry = shared('profiles', () => new Map<string, Registered>());
 
 /** @internal Adds a profile; the first copy of mutexprof to register a name keeps it. */
 export function registerProfile(source: ProfileSource): void {
-  if (!registry.has(source.name)) registry.set(source.name, { source, builds: null });
+  if (!registry.has(source.name)) registry.set(source.name, { source, proto: null, text: null });
 }
 
 /** @internal */
@@ -112,32 +114,28 @@ export function sourceOf(name: string): ProfileSource | undefined {
   return registry.get(name)?.source;
 }
 
-function builds(r: Registered): Builds {
-  const v = r.source.version();
-  if (r.builds === null || r.builds.version !== v) r.builds = { version: v, proto: null, text: null };
-  return r.builds;
+/** The build to answer with now: the one in flight, the last one if nothing changed since, or a new one. */
+function share<T>(current: Build<T> | null, version: number, make: () => Promise<T>, keep: (b: Build<T> | null) => void): Promise<T> {
+  if (current !== null && (!current.done || current.version === version)) return current.result;
+  const b: Build<T> = { version, result: make(), done: false };
+  b.result.then(
+    () => void (b.done = true),
+    () => keep(null),
+  );
+  keep(b);
+  return b.result;
 }
 
-/** @internal The shared encoding of the profile now: one build for every concurrent reader while nothing changes. */
+/** @internal The shared encoding of the profile now. */
 export function currentProto(name: string): Promise<Buffer> {
   const r = registry.get(name)!;
-  const b = builds(r);
-  if (b.proto === null) {
-    b.proto = r.source.snapshot().then((s) => encodeSnapshot(s, r.source.sampleTypes));
-    b.proto.catch(() => void (b.proto = null));
-  }
-  return b.proto;
+  return share(r.proto, r.source.version(), async () => encodeSnapshot(await r.source.snapshot(), r.source.sampleTypes), (b) => void (r.proto = b));
 }
 
 /** @internal The shared legacy text of the profile now, in chunks. */
 export function currentText(name: string): Promise<Buffer[]> {
   const r = registry.get(name)!;
-  const b = builds(r);
-  if (b.text === null) {
-    b.text = r.source.snapshot().then((s) => collectText(r.source, s));
-    b.text.catch(() => void (b.text = null));
-  }
-  return b.text;
+  return share(r.text, r.source.version(), async () => collectText(r.source, await r.source.snapshot()), (b) => void (r.text = b));
 }
 
 /** @internal The legacy text of `s`, in chunks of about 64 KiB, yielding to the event loop between them. */

@@ -5,10 +5,10 @@
 // Names and paths are escaped (control characters as \xNN): a function named with a newline must not start a
 // record of its own in a format whose records are lines.
 
+import { Slicer } from '../profile/slice.js';
+import type { Frame } from '../profile/stack.js';
 import type { ProfileSnapshot } from './registry.js';
 
-/** Characters written in this many milliseconds before the generator yields to the event loop. */
-const SLICE_MS = 4;
 const CHUNK_CHARS = 64 * 1024;
 
 /** @internal A name or path with its control characters escaped, safe for a line-oriented format. */
@@ -22,41 +22,52 @@ export function escapeLine(s: string): string {
  * about 64 KiB, yielding to the event loop every few milliseconds.
  */
 export async function* textChunks(header: string, s: ProfileSnapshot): AsyncGenerator<string> {
+  // the columns of each frame's line, made once per frame (frames recur across samples)
+  const cells = new Map<Frame, { pc: string; ret: string; fn: string; at: string }>();
+  const cellsOf = (f: Frame): { pc: string; ret: string; fn: string; at: string } => {
+    let c = cells.get(f);
+    if (c === undefined) {
+      c = { pc: '0x' + f.addr.toString(16), ret: ' 0x' + (f.addr + 1).toString(16), fn: escapeLine(f.name) + '+0x0', at: `${escapeLine(f.file)}:${f.line}\n` };
+      cells.set(f, c);
+    }
+    return c;
+  };
   let out = header;
-  let deadline = performance.now() + SLICE_MS;
+  const slice = new Slicer();
   for (let i = 0; i < s.samples.length; i++) {
     const e = s.samples[i];
     const count = Math.round(e.values[0]);
     const ns = Math.round(e.values[1]);
     if (count === 0 && ns === 0) continue;
     out += `${ns} ${count} @`;
-    for (const f of e.frames) out += ' 0x' + (f.addr + 1).toString(16); // return PCs, as Go prints them
+    let pcWidth = 0;
+    let fnWidth = 0;
+    for (const f of e.frames) {
+      const c = cellsOf(f);
+      out += c.ret; // return PCs, as Go prints them
+      if (c.pc.length > pcWidth) pcWidth = c.pc.length;
+      if (c.fn.length > fnWidth) fnWidth = c.fn.length;
+    }
     out += '\n';
     // `#\tpc\tfunc+off\tfile:line`, aligned as Go's tabwriter (minwidth 1, tabwidth 8, padding 1, '\t') does
-    out += tabulate(e.frames.map((f) => ['#', '0x' + f.addr.toString(16), escapeLine(f.name) + '+0x0', `${escapeLine(f.file)}:${f.line}`]));
+    const pcCol = Math.ceil((pcWidth + 1) / 8) * 8;
+    const fnCol = Math.ceil((fnWidth + 1) / 8) * 8;
+    for (const f of e.frames) {
+      const c = cellsOf(f);
+      out += '#\t' + c.pc + tabs(pcCol - c.pc.length) + c.fn + tabs(fnCol - c.fn.length) + c.at;
+    }
     out += '\n';
     if (out.length >= CHUNK_CHARS) {
       yield out;
       out = '';
-      if (performance.now() >= deadline) {
-        await new Promise<void>((r) => setImmediate(r));
-        deadline = performance.now() + SLICE_MS;
-      }
+      await slice.check();
     }
   }
   yield out;
 }
 
-function tabulate(rows: string[][]): string {
-  const widths: number[] = [];
-  for (const r of rows) for (let c = 0; c < r.length - 1; c++) widths[c] = Math.max(widths[c] ?? 0, r[c].length);
-  let out = '';
-  for (const r of rows) {
-    for (let c = 0; c < r.length - 1; c++) {
-      const col = Math.ceil((widths[c] + 1) / 8) * 8;
-      out += r[c] + '\t'.repeat(Math.ceil((col - r[c].length) / 8));
-    }
-    out += r[r.length - 1] + '\n';
-  }
-  return out;
+const TABS = '\t'.repeat(64);
+/** The tabs that take a cell `pad` characters short of its column's width to the next column. */
+function tabs(pad: number): string {
+  return TABS.slice(0, Math.ceil(pad / 8));
 }

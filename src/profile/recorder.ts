@@ -39,6 +39,7 @@ import { shared } from '../shared.js';
 import { capture, resolve, leafFrame, syntheticFrame, setMaxDepth, getMaxDepth, type Frame } from './stack.js';
 import { currentLabels, labelSet, type LabelSet } from './labels.js';
 import { sampling, redraw } from './sampling.js';
+import { Slicer, nextTurn } from './slice.js';
 
 const PENDING = 4096;
 /** Label keys seen with more distinct values than this (or than maxEntries/16) are dropped first under pressure. */
@@ -352,25 +353,32 @@ export class Recorder {
     return this.applied >= m.seq || this.size === 0;
   }
 
-  /** @internal Values of every sample at `m` (requires settled(m)). */
-  valuesAt(m: Mark): Values {
+  /**
+   * @internal Values of every sample at `m` (requires settled(m)), read in slices. Samples that change while it
+   * reads are logged (m is open), and the log is read last: its first record after m holds the value at m.
+   */
+  async valuesAt(m: Mark): Promise<Values> {
     const n = this.entries.length;
     const count = new Float64Array(n);
     const delay = new Float64Array(n);
+    const slice = new Slicer();
+    for (let i = 0; i < n; i++) {
+      const e = this.entries[i];
+      if (e.born <= m.seq) {
+        count[i] = e.count;
+        delay[i] = e.delay;
+      }
+      const p = slice.tick();
+      if (p !== null) await p;
+    }
     const seen = new Uint8Array(n);
     const log = this.log;
     for (let r = this.firstLogAfter(m.seq) * 4; r < log.length; r += 4) {
       const i = log[r];
-      if (seen[i] === 1) continue;
+      if (i >= n || seen[i] === 1) continue;
       seen[i] = 1;
       count[i] = log[r + 1];
       delay[i] = log[r + 2];
-    }
-    for (let i = 0; i < n; i++) {
-      const e = this.entries[i];
-      if (seen[i] === 1 || e.born > m.seq) continue;
-      count[i] = e.count;
-      delay[i] = e.delay;
     }
     return { count, delay };
   }
@@ -401,7 +409,7 @@ function drainSlice(): void {
 export async function settle(r: Recorder, m: Mark): Promise<void> {
   while (!r.settled(m)) {
     r.drain(performance.now() + DRAIN_SLICE_MS);
-    if (!r.settled(m)) await new Promise<void>((res) => setImmediate(res));
+    if (!r.settled(m)) await nextTurn();
   }
 }
 

@@ -1,0 +1,86 @@
+// Serving profiles without stalling the service (issue 8 §3): the longest event-loop block while each kind of
+// response is served from a profile of N samples (one client, then 20 in parallel; worst of 3 rounds, after a
+// warm-up, plus the very first request of each kind), and the heap that 300 pending `?seconds=60` deltas hold
+// above idle while events keep coming. The service runs in a child process (bench/serving-server.mjs) with a
+// trickle of new events, so that no answer comes from a cached build; the clients run here.
+import { fork } from 'node:child_process';
+import { once } from 'node:events';
+import http from 'node:http';
+import { fileURLToPath } from 'node:url';
+
+const server = fileURLToPath(new URL('./serving-server.mjs', import.meta.url));
+
+function request(port, method, path, body) {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, method, path, agent: false }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode, body: Buffer.concat(chunks) }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+async function ask(child, msg) {
+  child.send(msg);
+  const [reply] = await once(child, 'message');
+  return reply;
+}
+
+/** The longest event-loop block (ms) in the child while `work` runs. */
+async function longestBlock(child, work) {
+  await ask(child, { cmd: 'reset' });
+  await work();
+  return (await ask(child, { cmd: 'read' })).max;
+}
+
+export async function servingBenchmarks({ dist, label = 'mutexprof', samples = 10_000, pendingDeltas = 300, rounds = 3 } = {}) {
+  const child = fork(server, [dist, String(samples)], { execArgv: ['--expose-gc', ...(process.env.GCOBS ? ['--import', process.env.GCOBS] : [])], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const [{ port }] = await once(child, 'message');
+  const ok = async (p) => {
+    const r = await p;
+    if (r.status !== 200) throw new Error(`status ${r.status}: ${r.body.toString().slice(0, 200)}`);
+    return r;
+  };
+  const rows = [];
+  const row = (what, ms) => rows.push({ impl: `${label}: ${what}, longest block (ms)`, ns: ms, ratio: ms / 20 });
+  // the very first request of each kind (cold code)
+  row('protobuf, first request', await longestBlock(child, () => ok(request(port, 'GET', '/debug/pprof/mutex'))));
+  let text = '';
+  row('debug=1 text, first request', await longestBlock(child, async () => (text = (await ok(request(port, 'GET', '/debug/pprof/mutex?debug=1'))).body.toString())));
+  const addrs = [...new Set([...text.matchAll(/^#\t(0x[0-9a-f]+)/gm)].map((m) => m[1]))].join('+');
+  const kinds = {
+    protobuf: () => ok(request(port, 'GET', '/debug/pprof/mutex')),
+    'debug=1 text': () => ok(request(port, 'GET', '/debug/pprof/mutex?debug=1')),
+    'delta (?seconds=1)': () => ok(request(port, 'GET', '/debug/pprof/mutex?seconds=1')),
+    'index page': () => ok(request(port, 'GET', '/debug/pprof/')),
+    '/symbol, every address': () => ok(request(port, 'POST', '/debug/pprof/symbol', addrs)),
+  };
+  for (const get of Object.values(kinds)) await get(); // warm-up
+  for (const [name, get] of Object.entries(kinds)) {
+    for (const clients of [1, 20]) {
+      let worst = 0;
+      for (let r = 0; r < rounds; r++) worst = Math.max(worst, await longestBlock(child, () => Promise.all(Array.from({ length: clients }, get))));
+      row(`${name}, ${clients === 1 ? '1 client' : `${clients} clients in parallel`}`, worst);
+    }
+  }
+  // Pending deltas: the heap they hold above idle while events keep coming.
+  if (pendingDeltas > 0) {
+    const { heap: idle } = await ask(child, { cmd: 'heap' });
+    const reqs = [];
+    for (let i = 0; i < pendingDeltas; i++) {
+      const req = http.get({ host: '127.0.0.1', port, path: '/debug/pprof/mutex?seconds=60', agent: false });
+      req.on('error', () => {});
+      reqs.push(req);
+    }
+    await new Promise((r) => setTimeout(r, 5000));
+    const { heap } = await ask(child, { cmd: 'heap' });
+    for (const r of reqs) r.destroy();
+    const mb = (heap - idle) / 2 ** 20;
+    rows.push({ impl: `${label}: heap of ${pendingDeltas} pending deltas above idle (MB)`, ns: mb, ratio: mb / 20 });
+  }
+  child.send({ cmd: 'exit' });
+  await once(child, 'exit');
+  return { title: `serving a profile of ${samples.toLocaleString('en')} samples (ratio: to the bound, 20 ms or 20 MB)`, baseline: 'bound', unit: 'ms or MB', rows };
+}
