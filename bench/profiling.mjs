@@ -2,7 +2,8 @@
 import { performance } from 'node:perf_hooks';
 import { compare } from './harness.mjs';
 
-let Mutex, setMutexProfileFraction, setBlockProfileRate, lookup;
+let Mutex, setMutexProfileFraction, setBlockProfileRate, lookup, configureProfiler;
+const getMaxDepth = () => configureProfiler({}).maxDepth;
 
 const WORKERS = 16;
 
@@ -23,69 +24,54 @@ function handOff(setup) {
   };
 }
 
-// The release path of one sampled event against one bare V8 stack capture of the same depth. Synchronous
-// loop: lock() queues a waiter, unlock() hands off to it, so every iteration is one contended release event.
-// Batches stay below the recorder's pending bound; the deferred resolution runs outside the timed part and is
-// reported on its own.
-function bare4() { return bare3(); }
-function bare3() { return bare2(); }
-function bare2() { return bare1(); }
-function bare1() {
-  const limit = Error.stackTraceLimit;
-  Error.stackTraceLimit = 72; // what the recorder uses
-  const e = new Error();
-  Error.stackTraceLimit = limit;
-  return e;
+// One sampled mutex event, all in: the release path (stack capture) plus its deferred resolution (CallSites,
+// source maps, aggregation), for callers whose synchronous stack is 10, 30 or 60 distinct functions deep, at the
+// default maxDepth and at others. Synchronous loop: lock() queues a waiter and unlock() hands off to it, so every
+// iteration is one contended release event; the same loop at fraction 0 is subtracted.
+function chain(depth, leaf) {
+  let f = leaf;
+  for (let i = 0; i < depth; i++) f = new Function('g', `return function frame${i}() { return g(); }`)(f);
+  return f;
 }
-async function sampledEventCost(rounds) {
+export async function sampledEventCost(rounds, depths = [10, 30, 60], maxDepths = [null, 64]) {
   const batch = 2000;
-  const sink = [];
-  const variants = {
-    'contended release, fraction 0': () => setMutexProfileFraction(0),
-    'contended release, fraction 1 (sampled)': () => setMutexProfileFraction(1),
-    'contended release, fraction 0 + bare capture': () => setMutexProfileFraction(0),
-  };
-  const times = Object.fromEntries(Object.keys(variants).map((k) => [k, []]));
-  const resolveTimes = [];
-  for (let r = 0; r < rounds + 1; r++) {
-    for (const [name, setup] of Object.entries(variants)) {
-      setup();
-      const withBare = name.endsWith('bare capture');
-      const mu = new Mutex({ name: 'release' });
-      mu.tryLock();
-      const t0 = performance.now();
-      for (let i = 0; i < batch; i++) {
-        mu.lock();
-        if (withBare) sink.push(bare4());
-        mu.unlock();
-      }
-      const t1 = performance.now();
-      setMutexProfileFraction(0);
-      mu.unlock();
-      sink.length = 0;
-      const t2 = performance.now();
-      await lookup('mutex').snapshot(); // resolves the pending stacks
-      const t3 = performance.now();
-      if (r > 0) {
-        times[name].push(((t1 - t0) * 1e6) / batch);
-        if (name.includes('sampled')) resolveTimes.push(((t3 - t2) * 1e6) / batch);
-      }
-      await new Promise((res) => setImmediate(res));
-    }
-  }
+  const rows = [];
   const median = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
-  const base = median(times['contended release, fraction 0']);
-  const sampled = median(times['contended release, fraction 1 (sampled)']) - base;
-  const bare = median(times['contended release, fraction 0 + bare capture']) - base;
-  return {
-    title: 'one sampled event vs one bare stack capture of the same depth (release-path cost, hand-off subtracted)',
-    baseline: 'bare capture',
-    rows: [
-      { impl: 'bare V8 stack capture (new Error)', ns: bare, ratio: 1 },
-      { impl: 'sampled event, in the release', ns: sampled, ratio: sampled / bare },
-      { impl: 'its deferred resolution (off the release)', ns: median(resolveTimes), ratio: median(resolveTimes) / bare },
-    ],
-  };
+  for (const maxDepth of maxDepths) {
+    const previous = maxDepth === null ? null : configureProfiler({ maxDepth });
+    for (const depth of depths) {
+      const release = [];
+      const resolution = [];
+      for (let r = 0; r < rounds + 1; r++) {
+        const times = {};
+        for (const fraction of [0, 1]) {
+          setMutexProfileFraction(fraction);
+          const mu = new Mutex({ name: 'event' });
+          const run = chain(depth, () => mu.unlock());
+          mu.tryLock();
+          const t0 = performance.now();
+          for (let i = 0; i < batch; i++) {
+            void mu.lock();
+            run();
+          }
+          const t1 = performance.now();
+          setMutexProfileFraction(0);
+          mu.unlock();
+          await lookup('mutex').snapshot(); // resolves the pending stacks
+          const t2 = performance.now();
+          times[fraction] = [((t1 - t0) * 1e6) / batch, ((t2 - t1) * 1e6) / batch];
+          await new Promise((res) => setImmediate(res));
+        }
+        if (r === 0) continue; // warm-up
+        release.push(times[1][0] - times[0][0]);
+        resolution.push(times[1][1] - times[0][1]);
+      }
+      const all = median(release) + median(resolution);
+      rows.push({ impl: `sync caller ${depth} deep, maxDepth ${maxDepth ?? `${getMaxDepth()} (default)`}: all in (release ${(median(release) / 1000).toFixed(1)} + resolution ${(median(resolution) / 1000).toFixed(1)} µs)`, ns: all, ratio: all / 10_000 });
+    }
+    if (previous !== null) configureProfiler({ maxDepth: previous.maxDepth });
+  }
+  return { title: 'one sampled mutex event, all in (ratio: to the 10 µs goal)', baseline: '10 µs', rows };
 }
 
 // 2^14 distinct stacks: recursion through a() and b() chosen by the bits of i.
@@ -96,8 +82,13 @@ function b(i, d, f) {
   return d === 0 ? f() : (i >> d) & 1 ? a(i, d - 1, f) : b(i, d - 1, f);
 }
 
+/** @param lib the build to measure */
+export function use(lib) {
+  ({ Mutex, setMutexProfileFraction, setBlockProfileRate, lookup, configureProfiler } = lib);
+}
+
 export async function profilingBenchmarks({ quick = false, lib } = {}) {
-  ({ Mutex, setMutexProfileFraction, setBlockProfileRate, lookup } = lib);
+  use(lib);
   const k = quick ? 0.1 : 1;
   const results = [];
   results.push(

@@ -1,4 +1,6 @@
-// npm run bench [-- --quick] [-- --only=locks|profiling|bounds|serving] [-- --markdown] [-- --baseline=<rev>]
+// npm run bench [-- --quick] [-- --only=locks,profiling,bounds,serving,service] [-- --markdown] [-- --baseline=<rev>]
+//   [-- --reps=N] [-- --scenarios=immediate,stat,sync]
+// Every group but `service` runs by default; `--only=service` runs the service benchmark (about 40 minutes).
 // Prints a table of ns/op and ratios; every row of the README's benchmark tables comes from this command.
 // --baseline=<rev> also runs that revision's build (made by `node bench/baseline.mjs <rev>`) beside this one.
 import { existsSync } from 'node:fs';
@@ -10,7 +12,9 @@ const quick = args.includes('--quick');
 const only = args.find((a) => a.startsWith('--only='))?.slice(7);
 const md = args.includes('--markdown');
 const rev = args.find((a) => a.startsWith('--baseline='))?.slice(11);
-const run = (group) => !only || only.split(',').includes(group);
+const run = (group) => (only ? only.split(',').includes(group) : group !== 'service');
+const reps = args.find((a) => a.startsWith('--reps='))?.slice(7);
+const scenarios = args.find((a) => a.startsWith('--scenarios='))?.slice(12);
 
 const dist = fileURLToPath(new URL('../dist', import.meta.url));
 const lib = await import(pathToFileURL(dist + '/index.js').href);
@@ -46,5 +50,17 @@ if (run('serving')) {
   if (!quick) results.push(await servingBenchmarks({ dist, samples: 100_000, pendingDeltas: 0, label: 'mutexprof, maxEntries raised to 100 000' }));
   if (baseline) results.push(await servingBenchmarks({ dist: baseline.dist, rounds: 1, label: `@${rev}` }));
   results.push(...encodeBenchmarks({ quick }));
+}
+if (run('service')) {
+  const { serviceBenchmarks } = await import('./service.mjs');
+  results.push(
+    ...(await serviceBenchmarks({
+      dist,
+      quick,
+      reps: reps ? Number(reps) : undefined,
+      scenarios: scenarios?.split(','),
+      log: (line) => console.error(line),
+    })),
+  );
 }
 console.log(md ? markdown(results) : table(results));

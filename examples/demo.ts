@@ -10,16 +10,18 @@ import { createServer } from 'node:http';
 import { appendFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Mutex, RWMutex, withLabels, setMutexProfileFraction, setBlockProfileRate, pprofRouter } from 'mutexprof';
+import { Mutex, RWMutex, withLabels, setMutexProfileFraction, setBlockProfileRate, setBlockProfileFraction, pprofRouter } from 'mutexprof';
 
 const PORT = Number(process.env.PORT ?? 6060);
 const HOST = process.env.HOST ?? '127.0.0.1';
 const LOAD_SECONDS = Number(process.env.LOAD_SECONDS ?? 600); // the load loop stops by itself
 const CONCURRENCY = Number(process.env.LOAD_CONCURRENCY ?? 24);
 
-// A typical production setting: 1 in 10 contention events, every wait ≥ 100 µs (shorter ones sampled).
-setMutexProfileFraction(Number(process.env.MUTEX_PROFILE_FRACTION ?? 10));
-setBlockProfileRate(Number(process.env.BLOCK_PROFILE_RATE ?? 100_000));
+// The README's recommended production settings: 1 in 100 contention events; waits ≥ 10 ms (shorter ones in
+// proportion), 1 in 10 of those.
+setMutexProfileFraction(Number(process.env.MUTEX_PROFILE_FRACTION ?? 100));
+setBlockProfileRate(Number(process.env.BLOCK_PROFILE_RATE ?? 10_000_000));
+setBlockProfileFraction(Number(process.env.BLOCK_PROFILE_FRACTION ?? 10));
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 /** Some CPU work standing in for parsing or serialising. */

@@ -13,7 +13,7 @@ import { registerContentionProfiles } from './pprof/contention.js';
 export { Mutex } from './locks/mutex.js';
 export { RWMutex } from './locks/rwmutex.js';
 export type { Guard, LockOptions, MutexOptions } from './locks/options.js';
-export { setMutexProfileFraction, setBlockProfileRate } from './profile/sampling.js';
+export { setMutexProfileFraction, setBlockProfileRate, setBlockProfileFraction } from './profile/sampling.js';
 export { configureProfiler, type ProfilerConfig } from './profile/recorder.js';
 export { withLabels, type LabelSet } from './profile/labels.js';
 export type { Frame } from './profile/stack.js';

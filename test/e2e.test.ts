@@ -25,7 +25,7 @@ describe.skipIf(!go)('go tool pprof against the demo service', () => {
     home = mkdtempSync(join(tmpdir(), 'mutexprof-e2e-'));
     demo = spawn(process.execPath, ['--import', 'tsx', 'examples/demo.ts'], {
       cwd: root,
-      env: { ...process.env, PORT: '0', LOAD_SECONDS: '60', MUTEX_PROFILE_FRACTION: '1', BLOCK_PROFILE_RATE: '1' },
+      env: { ...process.env, PORT: '0', LOAD_SECONDS: '60', MUTEX_PROFILE_FRACTION: '1', BLOCK_PROFILE_RATE: '1', BLOCK_PROFILE_FRACTION: '1' },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     let out = '';

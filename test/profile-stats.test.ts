@@ -1,7 +1,7 @@
 // Ground truth in bulk: the two profiles agree on random schedules, and sampled estimates are unbiased.
 import { describe, test, expect } from 'vitest';
 import fc from 'fast-check';
-import { Mutex, RWMutex, setMutexProfileFraction, setBlockProfileRate, configureProfiler, type Guard } from '../src/index.js';
+import { Mutex, RWMutex, setMutexProfileFraction, setBlockProfileRate, setBlockProfileFraction, configureProfiler, type Guard } from '../src/index.js';
 import { manualClock, flush, ms, totalsOf, seeded, contend } from './helpers.js';
 
 const clock = manualClock();
@@ -87,6 +87,26 @@ describe('sampling statistics (fixed seed)', () => {
       await contend(mu, clock, dt);
     }
     const est = await totalsOf('block', 'stats-block');
+    expect(Math.abs(est.count - n) / n).toBeLessThan(0.1);
+    expect(Math.abs(est.delay - exact) / exact).toBeLessThan(0.1);
+  });
+
+  test('block rate 1 ms with block fraction 10 over 12 000 waits of 0–3 ms: estimates within ±10 %', async () => {
+    const rand = seeded(2468);
+    configureProfiler({ random: seeded(1357) });
+    setMutexProfileFraction(0);
+    setBlockProfileRate(1 * ms);
+    setBlockProfileFraction(10);
+    const mu = new Mutex({ name: 'stats-block-fraction' });
+    let exact = 0;
+    const n = 12_000;
+    for (let i = 0; i < n; i++) {
+      const dt = 1 + Math.round(rand() * 3 * ms);
+      exact += dt;
+      await contend(mu, clock, dt);
+    }
+    setBlockProfileFraction(1);
+    const est = await totalsOf('block', 'stats-block-fraction');
     expect(Math.abs(est.count - n) / n).toBeLessThan(0.1);
     expect(Math.abs(est.delay - exact) / exact).toBeLessThan(0.1);
   });

@@ -1,6 +1,6 @@
 // The contention profiles' numbers against ground truth, with an injected clock: no sleeps decide anything.
 import { describe, test, expect, beforeEach } from 'vitest';
-import { Mutex, RWMutex, setMutexProfileFraction, setBlockProfileRate, configureProfiler, withLabels } from '../src/index.js';
+import { Mutex, RWMutex, setMutexProfileFraction, setBlockProfileRate, setBlockProfileFraction, configureProfiler, withLabels } from '../src/index.js';
 import { manualClock, flush, ms, samplesOf, totalsOf, names, track, contend } from './helpers.js';
 
 const clock = manualClock();
@@ -202,9 +202,33 @@ describe('rates', () => {
     expect(await totalsOf('block', 'blockrate')).toEqual({ count: 6, delay: 40 * ms });
   });
 
+  test('the block fraction: 1 in N of the waits the rate selects, each weighted ×N', async () => {
+    const mu = new Mutex({ name: 'blockfraction' });
+    setMutexProfileFraction(0);
+    setBlockProfileRate(1);
+    setBlockProfileFraction(4);
+    configureProfiler({ random: () => 0.5 }); // geometric gaps of 3 waits: the 3rd wait of each run of 3 is followed
+    let followed = 0;
+    for (let i = 0; i < 6; i++) {
+      await contend(mu, clock, 10 * ms);
+      const t = await totalsOf('block', 'blockfraction');
+      if (t.count > followed * 4) followed++;
+    }
+    const t = await totalsOf('block', 'blockfraction');
+    expect(t.count % 4).toBe(0); // every recorded wait weighs 4
+    expect(t.delay).toBe(t.count * 10 * ms);
+    expect(followed).toBeGreaterThan(0);
+    expect(followed).toBeLessThan(6);
+    expect(setBlockProfileFraction(1)).toBe(4);
+    expect(setBlockProfileFraction(-1)).toBe(1);
+    expect(setBlockProfileFraction(0)).toBe(1); // 0 means every wait, as 1
+    expect(setBlockProfileFraction(-1)).toBe(1);
+  });
+
   test.each([
     ['setMutexProfileFraction', setMutexProfileFraction],
     ['setBlockProfileRate', setBlockProfileRate],
+    ['setBlockProfileFraction', setBlockProfileFraction],
   ] as const)('%s rejects bad rates and changes nothing', (_n, set) => {
     set(3);
     for (const bad of [1.5, NaN, Infinity, -Infinity, 2 ** 60]) expect(() => set(bad)).toThrow(RangeError);
@@ -247,6 +271,88 @@ describe('labels', () => {
       ['tenant', 'a'],
       ['who', 'waiter'],
     ]);
+  });
+
+  test('the labels option: on the wait, on the release (guard or unlock()), under withLabels’ (own keys win)', async () => {
+    const mu = new Mutex({ name: 'opt-labels' });
+    const HOLD = { route: '/hold', who: 'holder' };
+    const WAIT = { route: '/wait' };
+    async function holdWithOption(): Promise<void> {
+      await mu.lock({ labels: HOLD });
+      const w = withLabels({ tenant: 't1', route: '/outer' }, () => waitWithOption());
+      await flush();
+      clock.advance(2 * ms);
+      mu.unlock(); // Go style: the acquisition's labels still apply
+      await w;
+    }
+    async function waitWithOption(): Promise<void> {
+      const g = await mu.lock({ labels: WAIT });
+      const w2 = mu.lock();
+      clock.advance(3 * ms);
+      g[Symbol.dispose](); // released through the guard: WAIT's labels, under the waiter's context labels
+      (await w2)[Symbol.dispose]();
+    }
+    await holdWithOption();
+    const m = await samplesOf('mutex', 'opt-labels');
+    expect(m.find((e) => names(e)[1] === 'holdWithOption')).toMatchObject({ delay: 2 * ms, pairs: [['route', '/hold'], ['who', 'holder']] });
+    expect(m.find((e) => names(e)[1] === 'waitWithOption')).toMatchObject({ delay: 3 * ms, pairs: [['route', '/wait'], ['tenant', 't1']] });
+    const b = await samplesOf('block', 'opt-labels');
+    expect(b.find((e) => e.delay === 2 * ms)?.pairs).toEqual([['route', '/wait'], ['tenant', 't1']]);
+    expect(b.find((e) => e.delay === 3 * ms)?.pairs).toEqual([['route', '/outer'], ['tenant', 't1']]); // w2: no option, its context's
+  });
+
+  test('a later acquisition without labels does not inherit the previous holder’s', async () => {
+    const mu = new Mutex({ name: 'opt-stale' });
+    await mu.lock({ labels: { route: '/first' } });
+    mu.unlock();
+    await mu.lock();
+    const w = mu.lock();
+    clock.advance(ms);
+    mu.unlock();
+    (await w)[Symbol.dispose]();
+    expect((await samplesOf('mutex', 'opt-stale')).map((e) => e.pairs)).toEqual([[]]);
+  });
+
+  test('RWMutex: a writer’s and a reader’s labels option; a reader released by rUnlock() has none', async () => {
+    const rw = new RWMutex({ name: 'opt-rw' });
+    const r1 = await rw.rLock({ labels: { side: 'r1' } });
+    await rw.rLock({ labels: { side: 'r2' } });
+    const w = rw.lock({ labels: { side: 'w' } });
+    clock.advance(ms);
+    r1[Symbol.dispose]();
+    clock.advance(ms);
+    rw.rUnlock();
+    const g = await w;
+    const r3 = rw.rLock();
+    clock.advance(ms);
+    rw.unlock();
+    (await r3)[Symbol.dispose]();
+    void g;
+    const m = await samplesOf('mutex', 'opt-rw');
+    expect(m.map((e) => [e.delay / ms, e.pairs]).sort()).toEqual([
+      [1, []],
+      [1, [['side', 'r1']]],
+      [1, [['side', 'w']]],
+    ]);
+  });
+
+  test('bad labels options reject and change nothing', async () => {
+    const mu = new Mutex();
+    await expect(mu.lock({ labels: { lock: 'x' } })).rejects.toThrow(/reserved/);
+    await expect(mu.lock({ labels: { a: 1 } as unknown as Record<string, string> })).rejects.toThrow(/must be a string/);
+    await expect(mu.lock({ labels: 'x' as unknown as Record<string, string> })).rejects.toThrow(TypeError);
+    expect(mu.locked).toBe(false);
+    // a labels object is read once, when first used: it is a constant
+    const name = 'opt-constant';
+    const mu2 = new Mutex({ name });
+    const labels: Record<string, string> = { route: '/a' };
+    await mu2.lock({ labels });
+    labels.route = '/b';
+    const w = mu2.lock({ labels });
+    clock.advance(ms);
+    mu2.unlock();
+    (await w)[Symbol.dispose]();
+    expect((await samplesOf('mutex', name)).map((e) => e.pairs)).toEqual([[['route', '/a']]]);
   });
 
   test('withLabels rejects bad input and runs nothing', () => {

@@ -4,6 +4,7 @@
 // barge in between: tryLock() fails while anyone waits, and waiters are granted in the order lock() was called.
 
 import { declareLeaf } from '../profile/stack.js';
+import type { LabelSet } from '../profile/labels.js';
 import { ProfiledLock } from './contention.js';
 import { checkFn, checkLockOptions, holding, type Guard, type LockOptions, type MutexOptions } from './options.js';
 import { grant, newGuard, type GuardState, type Waiter } from './waitqueue.js';
@@ -52,17 +53,24 @@ export class Mutex extends ProfiledLock {
   unlock(): void {
     const s = this.#state;
     if ((s & 1) === 0) throw new Error(`mutexprof: unlock of unlocked ${this._describe()}`);
-    // a release event for the profiles only when counted waiting ends here (see src/locks/contention.ts); read in this
-    // frame, not a helper's: one more frame made every sampled event's stack capture slower
+    // a release event for the profiles only when counted waiting ends here (see src/locks/contention.ts)
     const event = this._timed !== 0 || this._carry !== 0;
-    const at = event ? this._releaseEvent(LEAF_UNLOCK) : 0;
+    const at = event ? this._releaseEvent(LEAF_UNLOCK, unlockMethod, this._heldBy === s ? this._heldLabels : null) : 0;
     const w = this._head;
     if (w === null) {
       this.#state = (s + 1) | 0;
       return;
     }
     this._dequeue(w, event, at);
-    grant(w, (this.#state = (s + 2) | 0));
+    const next = (this.#state = (s + 2) | 0);
+    if (w._labels !== null) this.#holdLabels(w._labels, next);
+    grant(w, next);
+  }
+
+  /** The `labels` option of the acquisition `gen`: its release is recorded with them, even by unlock(). */
+  #holdLabels(labels: LabelSet, gen: number): void {
+    this._heldLabels = labels;
+    this._heldBy = gen;
   }
 
   /** Runs `fn` holding the lock and returns its result; the lock is released on every exit path. */
@@ -72,11 +80,12 @@ export class Mutex extends ProfiledLock {
   }
 
   /** @internal */
-  _tryTake(_write: boolean): Guard | null {
+  _tryTake(_write: boolean, labels: LabelSet | null): Guard | null {
     const s = this.#state;
     if ((s & 1) === 1) return null;
     this.#state = s + 1;
-    return newGuard(this, s + 1, false);
+    if (labels !== null) this.#holdLabels(labels, s + 1);
+    return newGuard(this, s + 1, false, labels);
   }
 
   /** @internal */
@@ -91,5 +100,6 @@ export class Mutex extends ProfiledLock {
   }
 }
 
+const unlockMethod = Mutex.prototype.unlock;
 declareLeaf(LEAF_LOCK, Mutex.prototype.lock);
-declareLeaf(LEAF_UNLOCK, Mutex.prototype.unlock);
+declareLeaf(LEAF_UNLOCK, unlockMethod);

@@ -1,9 +1,19 @@
 // The locks' public types and the checks of their arguments: bad input gets a clear error and changes nothing.
 
+import { labelSetOf, type LabelSet } from '../profile/labels.js';
+
 /** Options accepted by `lock()`, `rLock()`, `withLock()` and `withRLock()`. */
 export interface LockOptions {
   /** Abort the wait: the waiter leaves the queue at once and the promise rejects with `signal.reason`. */
   signal?: AbortSignal;
+  /**
+   * Labels for this acquisition's samples: its wait (block profile) and its release (mutex profile), on top of
+   * the labels of withLabels() around them. They cost one lookup per call where withLabels costs a promise hook
+   * per promise on Node < 22 (AsyncLocalStorage). Pass a constant object, e.g. `{ labels: ROUTE }`: an object is
+   * read once, the first time it is used (pass a new object to change labels). A reader released by rUnlock()
+   * rather than its guard releases without them (readers share one count).
+   */
+  labels?: Readonly<Record<string, string>>;
 }
 
 /** Options accepted by the `Mutex` and `RWMutex` constructors. */
@@ -40,6 +50,12 @@ export function checkLockOptions(options: unknown, kind: string): string {
     throw new TypeError(`mutexprof: new ${kind}({ name }): name must be a string, got ${describeValue(name)}`);
   }
   return name ?? '';
+}
+
+/** @internal The `labels` of lock-like calls' options (checked by checkOptions first), or null. */
+export function optionLabels(options: LockOptions | undefined, method: string): LabelSet | null {
+  const labels = options?.labels;
+  return labels === undefined ? null : labelSetOf(labels, method);
 }
 
 /** @internal Validates the options argument of lock-like calls; returns the signal if any. */

@@ -5,6 +5,7 @@
 // reader queued ahead of the next writer, together. The last reader's rUnlock admits the head writer.
 
 import { declareLeaf } from '../profile/stack.js';
+import type { LabelSet } from '../profile/labels.js';
 import { ProfiledLock } from './contention.js';
 import { checkFn, checkLockOptions, holding, type Guard, type LockOptions, type MutexOptions } from './options.js';
 import { grant, newGuard, type GuardState, type Waiter } from './waitqueue.js';
@@ -77,9 +78,9 @@ export class RWMutex extends ProfiledLock {
           : `mutexprof: unlock of unlocked ${this._describe()}`,
       );
     }
-    this.#gen = (this.#gen + 1) | 0;
     const event = this._timed !== 0 || this._carry !== 0;
-    const at = event ? this._releaseEvent(LEAF_UNLOCK) : 0;
+    const at = event ? this._releaseEvent(LEAF_UNLOCK, unlockMethod, this._heldBy === this.#gen ? this._heldLabels : null) : 0;
+    this.#gen = (this.#gen + 1) | 0;
     this.#writer = false;
     this.#admit(event, at);
   }
@@ -93,7 +94,7 @@ export class RWMutex extends ProfiledLock {
           : `mutexprof: rUnlock of ${this._describe()} with no reader`,
       );
     }
-    this.#readUnlocked();
+    this._readUnlocked(null);
   }
 
   /** Runs `fn` holding the write lock; released on every exit path. */
@@ -109,21 +110,29 @@ export class RWMutex extends ProfiledLock {
   }
 
   /** @internal */
-  _tryTake(write: boolean): Guard | null {
+  _tryTake(write: boolean, labels: LabelSet | null): Guard | null {
     if (this.#writer || this._head !== null) return null;
     if (write) {
       if (this.#readers !== 0) return null;
       this.#writer = true;
-      return newGuard(this, this.#gen, false);
+      if (labels !== null) this.#holdLabels(labels);
+      return newGuard(this, this.#gen, false, labels);
     }
     this.#readers++;
-    return newGuard(this, this.#session, true);
+    return newGuard(this, this.#session, true, labels);
   }
 
-  #readUnlocked(): void {
+  /** The writer's `labels` option: its release is recorded with them, even by unlock(). */
+  #holdLabels(labels: LabelSet): void {
+    this._heldLabels = labels;
+    this._heldBy = this.#gen;
+  }
+
+  /** @internal One reader releases; `labels`: its acquisition's, when released through its guard. */
+  _readUnlocked(labels: LabelSet | null): void {
     if (--this.#readers === 0) this.#session = (this.#session + 1) | 0;
     const event = this._timed !== 0 || this._carry !== 0;
-    const at = event ? this._releaseEvent(LEAF_RUNLOCK) : 0;
+    const at = event ? this._releaseEvent(LEAF_RUNLOCK, readUnlockedMethod, labels) : 0;
     if (this.#readers === 0) this.#admit(event, at);
   }
 
@@ -148,6 +157,7 @@ export class RWMutex extends ProfiledLock {
   #grant(w: Waiter): void {
     if (!w._read) {
       this.#writer = true;
+      if (w._labels !== null) this.#holdLabels(w._labels);
       grant(w, this.#gen);
     } else {
       this.#readers++;
@@ -165,7 +175,7 @@ export class RWMutex extends ProfiledLock {
     // session still running (else its acquisition was released by rUnlock() and a later reader's is not its).
     if (g._released || this.#readers === 0 || g._gen !== this.#session) throw this._alreadyReleased(true);
     g._released = true;
-    this.#readUnlocked();
+    this._readUnlocked(g._labels);
   }
 
   /** @internal A queued writer gave up: readers queued behind it may be able to join the current ones. */
@@ -179,7 +189,9 @@ export class RWMutex extends ProfiledLock {
   }
 }
 
+const unlockMethod = RWMutex.prototype.unlock;
+const readUnlockedMethod = RWMutex.prototype._readUnlocked;
 declareLeaf(LEAF_LOCK, RWMutex.prototype.lock);
 declareLeaf(LEAF_RLOCK, RWMutex.prototype.rLock);
-declareLeaf(LEAF_UNLOCK, RWMutex.prototype.unlock);
+declareLeaf(LEAF_UNLOCK, unlockMethod);
 declareLeaf(LEAF_RUNLOCK, RWMutex.prototype.rUnlock);

@@ -10,6 +10,7 @@
 // listener per signal, queueing, leaving on grant and abort are O(1) per waiter, and the listener is removed
 // when the signal's last waiter leaves, so nothing keeps the signal (or an AbortSignal.timeout's timer) alive.
 
+import type { LabelSet } from '../profile/labels.js';
 import type { Guard } from './options.js';
 
 /**
@@ -26,12 +27,16 @@ export interface GuardState extends Guard {
   _read: boolean;
   /** readers only (writers are named by _gen alone); on every guard so that all guards share one shape */
   _released: boolean;
+  /** the `labels` option of the acquisition, or null */
+  _labels: LabelSet | null;
 }
 
 /** @internal When a timed waiter started waiting (ns) and when it stopped (granted or aborted). */
 export interface WaitTimes {
   readonly t: number;
   end: number;
+  /** whether the block profile follows this wait */
+  readonly block: boolean;
 }
 
 /** @internal A queued caller, and the guard it is granted (one allocation per contended acquisition). */
@@ -61,8 +66,8 @@ function disposeGuard(this: GuardState): void {
 }
 
 /** @internal */
-export function newGuard(lock: WaitQueue, gen: number, read: boolean): GuardState {
-  return { _lock: lock, _gen: gen, _read: read, _released: false, [Symbol.dispose]: disposeGuard };
+export function newGuard(lock: WaitQueue, gen: number, read: boolean, labels: LabelSet | null = null): GuardState {
+  return { _lock: lock, _gen: gen, _read: read, _released: false, _labels: labels, [Symbol.dispose]: disposeGuard };
 }
 
 function newWaiter(lock: WaitQueue, resolve: (g: Guard) => void): Waiter {
@@ -71,6 +76,7 @@ function newWaiter(lock: WaitQueue, resolve: (g: Guard) => void): Waiter {
     _gen: 0,
     _read: false,
     _released: false,
+    _labels: null,
     next: null,
     prev: null,
     resolve,

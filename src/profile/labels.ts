@@ -38,6 +38,40 @@ export function labelSet(pairs: Array<readonly [string, string]>): LabelSet {
   return new Labels(pairs);
 }
 
+// Lock calls pass one constant object (`{ labels: ROUTE }`) on every call: it is read once, the first time it is
+// used, and its labels are reused from then on (a labels object is a constant; pass a new one to change them).
+const fromObject = new WeakMap<object, LabelSet>();
+
+/** @internal The label set of a `labels` option, checked when first seen (`method` names the call in errors). */
+export function labelSetOf(labels: unknown, method: string): LabelSet {
+  if (labels === null || typeof labels !== 'object' || Array.isArray(labels)) {
+    throw new TypeError(`mutexprof: ${method}({ labels }): labels must be an object of strings, got ${labels === null ? 'null' : Array.isArray(labels) ? 'an array' : typeof labels}`);
+  }
+  const known = fromObject.get(labels);
+  if (known !== undefined) return known;
+  const record = labels as Record<string, unknown>;
+  const pairs: Array<readonly [string, string]> = [];
+  for (const k of Object.keys(record)) {
+    const v = record[k];
+    if (typeof v !== 'string') throw new TypeError(`mutexprof: ${method}({ labels }): label ${JSON.stringify(k)} must be a string, got ${typeof v}`);
+    if (k === '') throw new TypeError(`mutexprof: ${method}({ labels }): label keys must not be empty`);
+    if (RESERVED.has(k)) throw new TypeError(`mutexprof: ${method}({ labels }): the label key "${k}" is reserved (mutexprof sets it)`);
+    pairs.push([k, v]);
+  }
+  const set = new Labels(pairs.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)));
+  fromObject.set(labels, set);
+  return set;
+}
+
+/** @internal The labels of an event: the context's (withLabels), with an acquisition's own on top. */
+export function eventLabels(own: LabelSet | null): LabelSet | null {
+  const context = storage.getStore() ?? null;
+  if (own === null || context === null) return own ?? context;
+  const merged = new Map<string, string>(context.pairs);
+  for (const [k, v] of own.pairs) merged.set(k, v);
+  return new Labels([...merged].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)));
+}
+
 /**
  * Runs `fn` with `labels` added to the labels of the current context (inner keys win) and returns its result.
  * Every contention sample recorded while `fn` runs, across awaits, carries them. The keys `lock`, `mode` and

@@ -36,8 +36,8 @@
 // ─────────────────────────────────────────────────────────────────────────────────────────────────────────────
 
 import { shared } from '../shared.js';
-import { capture, resolve, leafFrame, syntheticFrame, setMaxDepth, getMaxDepth, type Frame } from './stack.js';
-import { currentLabels, labelSet, type LabelSet } from './labels.js';
+import { capture, resolve, leafFrame, syntheticFrame, setMaxDepth, getMaxDepth, type Captured, type Frame } from './stack.js';
+import { eventLabels, labelSet, type LabelSet } from './labels.js';
 import { sampling, redraw } from './sampling.js';
 import { Slicer, nextTurn } from './slice.js';
 
@@ -67,7 +67,7 @@ export interface Entry {
 }
 
 interface Pending {
-  stack: Error;
+  stack: Captured;
   leaf: string;
   lock: string;
   labels: LabelSet | null;
@@ -149,9 +149,9 @@ export class Recorder {
   private latest = -1;
   private log: number[] = [];
 
-  /** @internal A captured event: resolved and aggregated later, off the caller's path. */
-  add(stack: Error, leaf: string, lock: string, count: number, delay: number): void {
-    const p: Pending = { stack, leaf, lock, labels: currentLabels(), count, delay, seq: ++this.seq };
+  /** @internal A captured event, with its acquisition's own labels if any: resolved and aggregated later, off the caller's path. */
+  add(stack: Captured, leaf: string, lock: string, count: number, delay: number, own: LabelSet | null): void {
+    const p: Pending = { stack, leaf, lock, labels: eventLabels(own), count, delay, seq: ++this.seq };
     // Full (a burst with no turn of the event loop in between): the caller resolves the oldest one, so memory
     // stays bounded, the order stays the arrival order, and no caller pays for more than one.
     if (this.size === PENDING) this.applyOldest();
@@ -453,14 +453,17 @@ export function configureProfiler(config: ProfilerConfig): Required<ProfilerConf
   return previous;
 }
 
-/** @internal A sampled release event of `delay` ns on lock `lock`: capture the releaser's stack, weight it. */
-export function mutexEvent(lock: string, weight: number, delay: number, leaf: string): void {
+/** @internal A sampled release event of `delay` ns on lock `lock`: capture the releaser's stack below `skip`, weight it. */
+export function mutexEvent(lock: string, weight: number, delay: number, leaf: string, skip: (...args: never[]) => unknown, labels: LabelSet | null): void {
   if (sampling.mutexRate <= 0) return; // turned off since the draw
-  recorders.mutex.add(capture(), leaf, lock, weight, weight * delay);
+  recorders.mutex.add(capture(skip), leaf, lock, weight, weight * delay, labels);
 }
 
-/** @internal Blocks on a timed waiter's promise, then records its wait in the block profile. */
-export async function blockWait<T>(p: Promise<T>, w: { t: number; end: number }, lock: string, leaf: string): Promise<T> {
+/**
+ * @internal Blocks on the promise of a wait the block profile follows (drawn with `weight`, the block fraction),
+ * then records it by the block rate's rule.
+ */
+export async function blockWait<T>(p: Promise<T>, w: { t: number; end: number }, lock: string, leaf: string, weight: number, labels: LabelSet | null): Promise<T> {
   try {
     return await p;
   } finally {
@@ -468,8 +471,8 @@ export async function blockWait<T>(p: Promise<T>, w: { t: number; end: number },
     const rate = sampling.blockRate;
     if (rate > 0) {
       const dt = w.end - w.t;
-      if (dt >= rate || rate === 1) recorders.block.add(capture(), leaf, lock, 1, dt);
-      else if (sampling.random() * rate < dt) recorders.block.add(capture(), leaf, lock, rate / dt, rate);
+      if (dt >= rate || rate === 1) recorders.block.add(capture(blockWait), leaf, lock, weight, weight * dt, labels);
+      else if (sampling.random() * rate < dt) recorders.block.add(capture(blockWait), leaf, lock, (weight * rate) / dt, weight * rate, labels);
     }
   }
 }

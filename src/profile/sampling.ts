@@ -10,11 +10,15 @@ export interface Sampling {
   timing: boolean;
   mutexRate: number;
   blockRate: number;
+  /** 1 in blockFraction of the waits the block rate selects are recorded, weighted ×blockFraction */
+  blockFraction: number;
   /** Monotonic nanoseconds, > 0. */
   now: () => number;
   random: () => number;
   /** Mutex events to go until the next sampled one (see drawMutexSample). */
   gap: number;
+  /** Waits to go until the next one the block profile follows (see drawBlockSample). */
+  blockGap: number;
 }
 
 /** @internal */
@@ -22,9 +26,11 @@ export const sampling: Sampling = shared<Sampling>('sampling', () => ({
   timing: false,
   mutexRate: 0,
   blockRate: 0,
+  blockFraction: 1,
   now: () => performance.now() * 1e6,
   random: Math.random,
   gap: 0,
+  blockGap: 0,
 }));
 
 /** Current time in nanoseconds (monotonic; the origin is arbitrary). */
@@ -71,15 +77,42 @@ export function setBlockProfileRate(rate: number): number {
   return old;
 }
 
-/** @internal Re-draws the mutex sampling gap (after the random source changed). */
+/**
+ * mutexprof's addition to Go's block profile: of the waits the block rate would record, record 1 in `n` (drawn
+ * when the wait starts) and weight each by `n`, so that estimates stay unbiased. Go's rule keeps every wait
+ * longer than the rate, so in a service whose waits are all long the block profile captures a stack per wait,
+ * whatever the rate; the fraction bounds that cost, as the mutex fraction does for releases. `n < 0` only reads;
+ * `0` and `1` record every wait the rate selects (Go's behaviour, the default). Returns the previous fraction.
+ */
+export function setBlockProfileFraction(n: number): number {
+  checkRate('setBlockProfileFraction', n);
+  const old = sampling.blockFraction;
+  if (n >= 0) {
+    sampling.blockFraction = Math.max(1, n);
+    if (n > 1) sampling.blockGap = nextGap(n);
+  }
+  return old;
+}
+
+/** @internal Re-draws the sampling gaps (after the random source changed). */
 export function redraw(): void {
   if (sampling.mutexRate > 1) sampling.gap = nextGap(sampling.mutexRate);
+  if (sampling.blockFraction > 1) sampling.blockGap = nextGap(sampling.blockFraction);
 }
 
 // Each event is sampled with probability 1/rate, independently. Drawn as geometric gaps between sampled events
 // (the same distribution), so an unsampled event costs a decrement instead of a random number.
 function nextGap(rate: number): number {
   return Math.floor(Math.log(1 - sampling.random()) / Math.log(1 - 1 / rate)) + 1;
+}
+
+/** @internal Draws whether the block profile follows a wait that starts now: returns its weight, or 0. */
+export function drawBlockSample(): number {
+  const n = sampling.blockFraction;
+  if (n <= 1) return 1;
+  if (--sampling.blockGap > 0) return 0;
+  sampling.blockGap = nextGap(n);
+  return n;
 }
 
 /** @internal Draws whether the next release event of a lock is sampled: returns its weight (the fraction), or 0. */

@@ -25,9 +25,20 @@ export interface Frame {
   readonly addr: number;
 }
 
+/** What a file's frames are: the user's (with their call sites, resolved once each), or dropped. */
+interface FileInfo {
+  /** mutexprof's own (any loaded copy), Node's internal, or a `using` helper runtime's */
+  readonly skip: boolean;
+  readonly sites: Map<number | string, Site>;
+}
+
+/** A call site, resolved: by position, then by receiver type (an inherited method called on two classes). */
 interface Site {
+  readonly role: typeof USER | typeof DISPOSE_HELPER | typeof HELPER_INNER;
   readonly type: string | null;
   readonly frame: Frame;
+  /** the sites of the other receiver types seen at this position */
+  others: Map<string | null, Site> | null;
 }
 
 /** The process-wide frame tables (src/shared.ts): every copy interns into them and resolves alike. */
@@ -37,19 +48,19 @@ interface Frames {
   readonly roots: string[];
   readonly byKey: Map<string, Frame>;
   readonly byId: Frame[];
-  /** file → position → the frames seen there (one per receiver type: an inherited method called on two classes) */
-  readonly sites: Map<string, Map<number | string, Site[]>>;
+  /** file → whether its frames are dropped, and its call sites */
+  readonly files: Map<string, FileInfo>;
   readonly maps: Map<string, SourceMap | null>;
   /** leaf name → its frame, or the method to find its source line from */
   readonly leaves: Map<string, Frame | ((...args: never[]) => unknown)>;
 }
 
 const tables = shared<Frames>('frames', () => ({
-  maxDepth: 64,
+  maxDepth: 8,
   roots: [],
   byKey: new Map(),
   byId: [],
-  sites: new Map(),
+  files: new Map(),
   maps: new Map(),
   leaves: new Map(),
 }));
@@ -63,18 +74,31 @@ export function getMaxDepth(): number {
   return tables.maxDepth;
 }
 
-/** @internal Captures the current stack, cheaply (no formatting). */
-export function capture(): Error {
-  const limit = Error.stackTraceLimit;
-  Error.stackTraceLimit = tables.maxDepth + 8; // room for the library's own frames, dropped in resolve()
-  const e = new Error();
-  Error.stackTraceLimit = limit;
-  return e;
+/** @internal A captured stack, resolved later: what Error.captureStackTrace leaves on an object. */
+export interface Captured {
+  readonly stack?: unknown;
 }
 
-function callSites(e: Error): NodeJS.CallSite[] {
+/**
+ * @internal Captures the current stack below `skip` (a mutexprof function on the stack: it and the frames above
+ * it are left out), cheaply: V8 records raw frames and formats nothing until resolve(). Leaving out the
+ * library's own frames costs no less to capture, but each one resolve() does not turn into a CallSite saves
+ * about 0.1 µs (bench/: "sampled event" rows).
+ */
+export function capture(skip: (...args: never[]) => unknown): Captured {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = tables.maxDepth + 2; // room for the library frames below `skip` (a guard's), dropped in resolve()
+  const c: Captured = {};
+  Error.captureStackTrace(c, skip);
+  Error.stackTraceLimit = limit;
+  return c;
+}
+
+const structured = (_e: Error, cs: NodeJS.CallSite[]): NodeJS.CallSite[] => cs;
+
+function callSites(e: Captured): NodeJS.CallSite[] {
   const prepare = Error.prepareStackTrace;
-  Error.prepareStackTrace = (_e, cs) => cs;
+  Error.prepareStackTrace = structured;
   try {
     const cs = e.stack as unknown;
     return Array.isArray(cs) ? (cs as NodeJS.CallSite[]) : [];
@@ -100,10 +124,13 @@ const ownDir = ownFile.slice(0, ownFile.lastIndexOf('/'));
 const root = (ownDir.endsWith('/profile') ? ownDir.slice(0, -'/profile'.length) : ownDir) + '/';
 if (!tables.roots.includes(root)) tables.roots.push(root);
 
-function isLibrary(raw: string): boolean {
-  const roots = tables.roots;
-  for (let i = 0; i < roots.length; i++) if (raw.startsWith(roots[i])) return true;
-  return raw.startsWith('node:internal/');
+function fileInfo(raw: string): FileInfo {
+  let f = tables.files.get(raw);
+  if (f === undefined) {
+    const skip = tables.roots.some((r) => raw.startsWith(r)) || raw.startsWith('node:internal/') || HELPER_FILE.test(raw);
+    tables.files.set(raw, (f = { skip, sites: new Map() }));
+  }
+  return f;
 }
 
 const ADDR_BASE = 0x100000;
@@ -247,62 +274,73 @@ function functionName(cs: NodeJS.CallSite, startLine: number): string {
     else if (cs.isToplevel() && ((cs as EnclosingSite).getEnclosingLineNumber?.() ?? 0) === 1 && startColumn === 1) fn = '(module)';
     else fn = startLine > 0 ? `(anonymous:L${startLine})` : '(anonymous)';
   }
-  if (!cs.isToplevel()) {
-    const type = cs.getTypeName();
-    if (type && type !== 'Object' && type !== 'Function' && type !== 'global' && type !== 'Module' && !fn.startsWith(type + '.')) fn = `${type}.${fn}`;
-  }
+  // The receiver's type names a method (`Cache.get`); a plain call's receiver is the global object or none.
+  const type = cs.getTypeName();
+  if (type && type !== 'Object' && type !== 'Function' && type !== 'global' && type !== 'Module' && !fn.startsWith(type + '.')) fn = `${type}.${fn}`;
   return fn;
 }
 
-function resolveSite(cs: NodeJS.CallSite, raw: string): Frame {
-  let byPos = tables.sites.get(raw);
-  if (byPos === undefined) tables.sites.set(raw, (byPos = new Map()));
+/** The resolved site of `cs` in `file`: three getters and a lookup once the position has been seen. */
+function siteOf(file: FileInfo, cs: NodeJS.CallSite, raw: string): Site {
   const line = cs.getLineNumber() ?? 0;
   const column = cs.getColumnNumber() ?? 0;
   // One number while it is exact (a minified one-line bundle has columns far beyond 2^20), else a string.
   const pos = line < 0x200000 ? line * 0x100000000 + column : `${line}:${column}`;
-  const type = cs.isToplevel() ? null : cs.getTypeName();
-  let seen = byPos.get(pos);
-  if (seen !== undefined) {
-    for (const s of seen) if (s.type === type) return s.frame;
-  } else byPos.set(pos, (seen = []));
+  const type = cs.getTypeName();
+  const site = file.sites.get(pos);
+  if (site !== undefined) {
+    if (site.type === type) return site;
+    let other = site.others?.get(type);
+    if (other === undefined) (site.others ??= new Map()).set(type, (other = { role: site.role, type, frame: newFrame(cs, raw), others: null }));
+    return other;
+  }
+  const fn = cs.getFunctionName() ?? '';
+  const role = DISPOSE_HELPERS.has(fn) ? DISPOSE_HELPER : HELPER_INNER_NAMES.has(fn) ? HELPER_INNER : USER;
+  const created: Site = { role, type, frame: newFrame(cs, raw), others: null };
+  file.sites.set(pos, created);
+  return created;
+}
+
+function newFrame(cs: NodeJS.CallSite, raw: string): Frame {
   const p = position(cs, raw);
   const name = functionName(cs, p.startLine);
-  const frame = intern(`${name}\0${p.file}\0${p.line}\0${p.column}`, name, p.file, p.line, p.column, p.startLine);
-  seen.push({ type, frame });
-  return frame;
+  return intern(`${name}\0${p.file}\0${p.line}\0${p.column}`, name, p.file, p.line, p.column, p.startLine);
 }
 
 // The helpers compilers inject for `using`: esbuild's __callDispose and TypeScript's __disposeResources, emitted
 // into the user's file (dropped by name, with their inner next/fail just before them); Babel's, oxc's (vite,
 // vitest) and SWC's usingCtx, imported from their runtime packages (dropped by file).
 const DISPOSE_HELPERS = new Set(['__callDispose', '__disposeResources']);
-const HELPER_INNER = new Set(['next', 'fail']);
+const HELPER_INNER_NAMES = new Set(['next', 'fail']);
+const USER = 0;
+const DISPOSE_HELPER = 1;
+const HELPER_INNER = 2;
 const HELPER_FILE = /(?:@babel|@oxc-project|@swc)[^/\\]*[/\\].*[uU]sing_?[cC]tx\.[cm]?js$/;
 
 /**
  * @internal Resolves a captured stack to frames, leaf first: the leaf `leaf` (a declared mutexprof method), then
  * at most maxDepth of the user's frames.
  */
-export function resolve(e: Error, leaf: string): Frame[] {
+export function resolve(e: Captured, leaf: string): Frame[] {
   const out: Frame[] = [leafFrame(leaf)];
-  // frames named like a `using` helper's inner functions, dropped if the helper follows: [index in out, raw file]
-  let inner: Array<[number, string]> | null = null;
+  // frames that may be a `using` helper's inner functions, dropped if the helper follows: [index in out, file]
+  let inner: Array<[number, FileInfo]> | null = null;
   const max = tables.maxDepth;
   for (const cs of callSites(e)) {
     const raw = cs.getFileName() ?? '';
-    if (isLibrary(raw) || HELPER_FILE.test(raw)) continue;
-    const fn = cs.getFunctionName();
-    if (fn !== null && DISPOSE_HELPERS.has(fn)) {
-      while (inner !== null && inner.length > 0 && inner[inner.length - 1][0] === out.length - 1 && inner[inner.length - 1][1] === raw) {
+    const file = fileInfo(raw);
+    if (file.skip) continue;
+    const site = siteOf(file, cs, raw);
+    if (site.role === DISPOSE_HELPER) {
+      while (inner !== null && inner.length > 0 && inner[inner.length - 1][0] === out.length - 1 && inner[inner.length - 1][1] === file) {
         inner.pop();
         out.pop();
       }
       continue;
     }
     if (out.length > max) break;
-    if (fn !== null && HELPER_INNER.has(fn)) (inner ??= []).push([out.length, raw]);
-    out.push(resolveSite(cs, raw));
+    if (site.role === HELPER_INNER) (inner ??= []).push([out.length, file]);
+    out.push(site.frame);
   }
   return out;
 }
