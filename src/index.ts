@@ -1,14 +1,16 @@
 // mutexprof: async locks whose contention is profiled the way Go profiles sync.Mutex.
 //
 // Layers, data flowing one way (each a folder):
-//   locks/    the locks: FIFO queue and abort (waitqueue), the contended path and its accounting (contention),
-//             Mutex, RWMutex; they report events to →
-//   profile/  the recording: sampling decisions, stack capture and resolution, labels, the bounded recorder →
-//   pprof/    the registry of profiles and their encodings (protobuf, legacy text) →
-//   http/     /debug/pprof: the endpoint, and the three ways to mount it.
+//   locks/        the locks: FIFO queue and abort (waitqueue), the contended path and its accounting
+//                 (contention), Mutex, RWMutex; they report events to →
+//   profile/      the recording: sampling decisions, stack capture and resolution, labels, the bounded recorder;
+//   diagnostics/  the live state: acquisition records, queryLocks, the stall watchdog, deadlock detection →
+//   pprof/        the registry of profiles and their encodings (protobuf, legacy text) →
+//   http/         /debug/pprof: the endpoint, and the three ways to mount it.
 // Process-wide state lives in src/shared.ts, so that every copy of mutexprof in a process shares one profiler.
 
-import { registerContentionProfiles } from './pprof/contention.js';
+import { registerRecordedProfiles } from './pprof/recorded.js';
+import { registerLocksProfile } from './pprof/locks.js';
 
 export { Mutex } from './locks/mutex.js';
 export { RWMutex } from './locks/rwmutex.js';
@@ -17,6 +19,10 @@ export { setMutexProfileFraction, setBlockProfileRate, setBlockProfileFraction }
 export { configureProfiler, type ProfilerConfig } from './profile/recorder.js';
 export { withLabels, type LabelSet } from './profile/labels.js';
 export type { Frame } from './profile/stack.js';
+export { queryLocks, setLockTracking, setHoldProfileFraction, type LockState } from './diagnostics/query.js';
+export type { LockMode } from './diagnostics/acquisitions.js';
+export { watchLocks, type StallReport, type WatchOptions } from './diagnostics/watch.js';
+export { setDeadlockDetection, detachedTask, DeadlockError, type DeadlockLink, type DeadlockReport } from './diagnostics/deadlock.js';
 export {
   lookup,
   profiles,
@@ -31,4 +37,5 @@ export {
 export { pprofHandler, pprofRouter, startPprofServer, type PprofRequestHandler, type PprofServerOptions } from './http/mount.js';
 export type { PprofOptions } from './http/endpoint.js';
 
-registerContentionProfiles();
+registerRecordedProfiles();
+registerLocksProfile();

@@ -329,11 +329,15 @@ describe('labels', () => {
     (await r3)[Symbol.dispose]();
     void g;
     const m = await samplesOf('mutex', 'opt-rw');
+    // the side that made others wait is the `mode` label: read for readers' releases, write for the writer's
     expect(m.map((e) => [e.delay / ms, e.pairs]).sort()).toEqual([
-      [1, []],
-      [1, [['side', 'r1']]],
-      [1, [['side', 'w']]],
+      [1, [['mode', 'read']]],
+      [1, [['mode', 'read'], ['side', 'r1']]],
+      [1, [['mode', 'write'], ['side', 'w']]],
     ]);
+    // and the side that waited, in the block profile
+    const b = await samplesOf('block', 'opt-rw');
+    expect(b.map((e) => e.pairs).sort()).toEqual([[['mode', 'read']], [['mode', 'write'], ['side', 'w']]]);
   });
 
   test('bad labels options reject and change nothing', async () => {

@@ -22,10 +22,15 @@
 // ─────────────────────────────────────────────────────────────────────────────────────────────────────────────
 
 import { sampling, drawMutexSample, drawBlockSample } from '../profile/sampling.js';
-import { mutexEvent, blockWait } from '../profile/recorder.js';
-import type { LabelSet } from '../profile/labels.js';
+import { mutexEvent, blockWait, holdEvent } from '../profile/recorder.js';
+import { eventLabels, type LabelSet } from '../profile/labels.js';
+import { capture } from '../profile/stack.js';
+import { diag, holdStarted, holdEnded, drawHoldSample, type Acquisition, type LockMode, type Task } from '../diagnostics/acquisitions.js';
+import { checkWait, noteOrder, taskOfCaller, type Holders } from '../diagnostics/deadlock.js';
 import { checkOptions, optionLabels, type Guard, type LockOptions } from './options.js';
-import { WaitQueue, type AbortLink, type Waiter, type WaitTimes } from './waitqueue.js';
+import { WaitQueue, type AbortLink, type GuardState, type Waiter, type WaitTimes } from './waitqueue.js';
+
+type Method = (...args: never[]) => unknown;
 
 // Waiters in an interval that is not sampled (and with the block profile off) share this one, so they allocate
 // nothing. Kept apart from the waiter: double-valued fields on the waiter itself would make V8 box numbers and
@@ -33,7 +38,7 @@ import { WaitQueue, type AbortLink, type Waiter, type WaitTimes } from './waitqu
 const UNSTAMPED: WaitTimes = { t: -1, end: 0, block: false };
 
 /** A lock whose waits are queued and accounted for (the base of every mutexprof lock). */
-export abstract class ProfiledLock extends WaitQueue {
+export abstract class ProfiledLock extends WaitQueue implements Holders {
   /** @internal timed waiters in the queue */ _timed = 0;
   /** @internal Σ (max(t, _last) − _last) over timed waiters */ _rel = 0;
   /** @internal time of the last release event (or of the first timed enqueue after the queue had none) */ _last = 0;
@@ -42,13 +47,19 @@ export abstract class ProfiledLock extends WaitQueue {
   /** @internal queued waiters the block profile follows (they need the time their wait ends) */ _stamped = 0;
   /** @internal the `labels` option of the current exclusive holder's acquisition, named by _heldBy */ _heldLabels: LabelSet | null = null;
   /** @internal which acquisition _heldLabels belong to (the lock's generation then), -1 for none */ _heldBy = -1;
+  /** @internal the exclusive holder's record, when diagnostics are active */ _acq: Acquisition | null = null;
+  /** @internal the shared holders' records (RWMutex readers), oldest first */ _sharedAcqs: Set<Acquisition> | null = null;
+  /** @internal whether samples carry a `mode` label (read/write): RWMutex */ readonly _sides: boolean = false;
 
   /** @internal take the lock now if the rules allow it (nobody queued, compatible holders), else null */
   abstract _tryTake(write: boolean, labels: LabelSet | null): Guard | null;
   /** @internal a waiter left by abort; RWMutex may now admit readers */ _afterAbort(_w: Waiter): void {}
 
-  /** @internal lock()/rLock() past their fast path: check the options, then take the lock now or queue. */
-  _lockSlow(options: LockOptions | undefined, method: string, write: boolean, leaf: string): Promise<Guard> {
+  /**
+   * @internal lock()/rLock() past their fast path (options given, or diagnostics active): check the options, then
+   * take the lock now or queue. `skip` is the public method (stacks start at its caller); `task`, withLock's.
+   */
+  _lockSlow(options: LockOptions | undefined, method: string, write: boolean, leaf: string, skip: Method, task: Task | null = null): Promise<Guard> {
     let signal: AbortSignal | undefined;
     let labels: LabelSet | null = null;
     if (options !== undefined) {
@@ -60,12 +71,83 @@ export abstract class ProfiledLock extends WaitQueue {
       }
       if (signal?.aborted) return Promise.reject(signal.reason);
     }
+    if (diag.active) return this._lockTracked(write, signal, leaf, labels, skip, task);
     const g = this._tryTake(write, labels);
     return g !== null ? Promise.resolve(g) : this._wait(write, signal, leaf, labels);
   }
 
+  /** @internal An acquisition with its record (diagnostics active): deadlock checks, then take or queue. */
+  _lockTracked(write: boolean, signal: AbortSignal | undefined, leaf: string, labels: LabelSet | null, skip: Method, task: Task | null): Promise<Guard> {
+    const t = diag.deadlock !== 0 ? (task ?? taskOfCaller()) : null;
+    if (t !== null) noteOrder(t, this, skip);
+    const a = this._record(write, labels, skip, t);
+    const g = this._tryTake(write, labels);
+    if (g !== null) {
+      this._granted(a, g as GuardState);
+      return Promise.resolve(g);
+    }
+    if (t !== null) {
+      const refused = checkWait(t, this, a.mode, skip);
+      if (refused !== null) return Promise.reject(refused); // nothing changed: not queued, not recorded
+      t.waiting = a;
+    }
+    return this._wait(write, signal, leaf, labels, a);
+  }
+
+  /** @internal A new acquisition's record. */
+  _record(write: boolean, labels: LabelSet | null, skip: Method, task: Task | null): Acquisition {
+    const holdWeight = drawHoldSample();
+    return {
+      lock: this,
+      mode: this._modeOf(write),
+      state: 'waiting',
+      since: sampling.now(),
+      labels: eventLabels(labels),
+      stack: diag.stacks || holdWeight !== 0 ? capture(skip) : null,
+      task,
+      holdWeight,
+      next: null,
+      prev: null,
+    };
+  }
+
+  /** @internal The lock's side for a lock() (write) or rLock() call. */
+  _modeOf(write: boolean): LockMode {
+    return write ? 'exclusive' : 'shared';
+  }
+
+  /** @internal `a` was granted as guard `g` (g is null for tryLock). */
+  _granted(a: Acquisition, g: GuardState | null): void {
+    holdStarted(a);
+    if (g !== null) g._acq = a;
+    if (a.mode === 'exclusive') this._acq = a;
+    else (this._sharedAcqs ??= new Set()).add(a);
+    const t = a.task;
+    if (t !== null) {
+      if (t.waiting === a) t.waiting = null;
+      t.held.add(a);
+    }
+  }
+
+  /** @internal tryLock()/tryRLock() succeeded while diagnostics are active. */
+  _tookTracked(write: boolean, skip: Method): void {
+    const t = diag.deadlock !== 0 ? taskOfCaller() : null;
+    if (t !== null) noteOrder(t, this, skip);
+    this._granted(this._record(write, null, skip, t), null);
+  }
+
+  /** @internal `a` is released: out of the held list and its task; the hold profile records it if it follows it. */
+  _releasedAcq(a: Acquisition): void {
+    if (a.mode === 'exclusive') {
+      if (this._acq === a) this._acq = null;
+    } else this._sharedAcqs?.delete(a);
+    holdEnded(a);
+    a.task?.held.delete(a);
+    if (a.holdWeight !== 0) holdEvent(this.name, this._sides ? (a.mode === 'shared' ? 'read' : 'write') : null, a, sampling.now() - a.since);
+  }
+
   /** @internal Queue a waiter; the promise settles when it is granted or aborted. */
-  _wait(write: boolean, signal: AbortSignal | undefined, leaf: string, labels: LabelSet | null = null): Promise<Guard> {
+  _wait(write: boolean, signal: AbortSignal | undefined, leaf: string, labels: LabelSet | null = null, acq: Acquisition | null = null): Promise<Guard> {
     // The executors capture no more than they must, so that V8 can inline them into lock() without a context
     // to allocate. (Tried and slower in the contended hand-off bench: one shared executor passing
     // the resolving function through a variable, and an executor closing over `signal` too.)
@@ -73,6 +155,7 @@ export abstract class ProfiledLock extends WaitQueue {
     const w = this._tail!; // the executor ran synchronously and queued it last
     if (!write) w._read = true;
     if (labels !== null) w._labels = labels;
+    if (acq !== null) w._acq = acq;
     return sampling.timing ? this._timeWait(p, w, leaf) : p;
   }
 
@@ -95,19 +178,19 @@ export abstract class ProfiledLock extends WaitQueue {
     const times = t === -1 ? UNSTAMPED : { t, end: t, block: blockWeight !== 0 };
     w.times = times;
     this._timed++;
-    return blockWeight !== 0 ? blockWait(p, times, this.name, leaf, blockWeight, w._labels) : p;
+    return blockWeight !== 0 ? blockWait(p, times, this.name, this._sides ? (w._read ? 'read' : 'write') : null, leaf, blockWeight, w._labels) : p;
   }
 
   /**
    * @internal A release while timed waiters wait (or waiting is carried): the event, recorded with the stack
    * below `skip` (the releasing method) and the releasing acquisition's `labels`. Returns its time if read.
    */
-  _releaseEvent(leaf: string, skip: (...args: never[]) => unknown, labels: LabelSet | null): number {
+  _releaseEvent(leaf: string, skip: Method, labels: LabelSet | null, mode: 'read' | 'write' | null = null): number {
     let t = 0;
     const weight = this._weight;
     if (weight !== 0) {
       t = sampling.now();
-      mutexEvent(this.name, weight, this._timed * (t - this._last) - this._rel + this._carry, leaf, skip, labels);
+      mutexEvent(this.name, mode, weight, this._timed * (t - this._last) - this._rel + this._carry, leaf, skip, labels);
     }
     this._rel = 0;
     this._carry = 0;
@@ -149,6 +232,8 @@ export abstract class ProfiledLock extends WaitQueue {
   /** @internal */
   _abort(w: Waiter, l: AbortLink): void {
     this._dequeue(w, false, 0);
+    const t = w._acq?.task;
+    if (t != null && t.waiting === w._acq) t.waiting = null;
     l.reject(l.list.signal.reason);
     this._afterAbort(w);
   }

@@ -5,6 +5,8 @@
 
 import { declareLeaf } from '../profile/stack.js';
 import type { LabelSet } from '../profile/labels.js';
+import { diag } from '../diagnostics/acquisitions.js';
+import { taskForScope } from '../diagnostics/deadlock.js';
 import { ProfiledLock } from './contention.js';
 import { checkFn, checkLockOptions, holding, type Guard, type LockOptions, type MutexOptions } from './options.js';
 import { grant, newGuard, type GuardState, type Waiter } from './waitqueue.js';
@@ -34,7 +36,7 @@ export class Mutex extends ProfiledLock {
    * `using _ = await mu.lock()`; or release Go style with `mu.unlock()`.
    */
   lock(options?: LockOptions): Promise<Guard> {
-    if (options !== undefined) return this._lockSlow(options, 'Mutex.lock', true, LEAF_LOCK);
+    if (options !== undefined || diag.active) return this._lockSlow(options, 'Mutex.lock', true, LEAF_LOCK, lockMethod);
     const s = this.#state;
     if ((s & 1) === 1) return this._wait(true, undefined, LEAF_LOCK);
     this.#state = s + 1;
@@ -46,6 +48,7 @@ export class Mutex extends ProfiledLock {
     const s = this.#state;
     if ((s & 1) === 1) return false; // held, hence also nobody can be waiting for a free lock
     this.#state = s + 1;
+    if (diag.active) this._tookTracked(true, tryLockMethod);
     return true;
   }
 
@@ -53,6 +56,8 @@ export class Mutex extends ProfiledLock {
   unlock(): void {
     const s = this.#state;
     if ((s & 1) === 0) throw new Error(`mutexprof: unlock of unlocked ${this._describe()}`);
+    const held = this._acq;
+    if (held !== null) this._releasedAcq(held);
     // a release event for the profiles only when counted waiting ends here (see src/locks/contention.ts)
     const event = this._timed !== 0 || this._carry !== 0;
     const at = event ? this._releaseEvent(LEAF_UNLOCK, unlockMethod, this._heldBy === s ? this._heldLabels : null) : 0;
@@ -64,6 +69,7 @@ export class Mutex extends ProfiledLock {
     this._dequeue(w, event, at);
     const next = (this.#state = (s + 2) | 0);
     if (w._labels !== null) this.#holdLabels(w._labels, next);
+    if (w._acq !== null) this._granted(w._acq, w);
     grant(w, next);
   }
 
@@ -76,7 +82,10 @@ export class Mutex extends ProfiledLock {
   /** Runs `fn` holding the lock and returns its result; the lock is released on every exit path. */
   withLock<T>(fn: () => T | PromiseLike<T>, options?: LockOptions): Promise<Awaited<T>> {
     const bad = checkFn('Mutex.withLock', fn);
-    return bad === null ? holding(this.lock(options), fn) : Promise.reject(bad);
+    if (bad !== null) return Promise.reject(bad);
+    if (diag.deadlock === 0) return holding(this.lock(options), fn);
+    const task = taskForScope(); // fn runs as the task that holds the lock
+    return holding(this._lockSlow(options, 'Mutex.withLock', true, LEAF_LOCK, withLockMethod, task), fn, task);
   }
 
   /** @internal */
@@ -98,8 +107,21 @@ export class Mutex extends ProfiledLock {
   _describe(): string {
     return this.name ? `Mutex ${JSON.stringify(this.name)}` : 'Mutex';
   }
+
+  /** @internal */
+  _kind(): string {
+    return 'Mutex';
+  }
+
+  /** @internal */
+  _untracked(): { exclusive: number; shared: number } {
+    return { exclusive: (this.#state & 1) === 1 && this._acq === null ? 1 : 0, shared: 0 };
+  }
 }
 
+const lockMethod = Mutex.prototype.lock;
+const tryLockMethod = Mutex.prototype.tryLock;
+const withLockMethod = Mutex.prototype.withLock;
 const unlockMethod = Mutex.prototype.unlock;
-declareLeaf(LEAF_LOCK, Mutex.prototype.lock);
+declareLeaf(LEAF_LOCK, lockMethod);
 declareLeaf(LEAF_UNLOCK, unlockMethod);

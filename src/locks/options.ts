@@ -1,6 +1,8 @@
 // The locks' public types and the checks of their arguments: bad input gets a clear error and changes nothing.
 
 import { labelSetOf, type LabelSet } from '../profile/labels.js';
+import type { Task } from '../diagnostics/acquisitions.js';
+import { runAs } from '../diagnostics/deadlock.js';
 
 /** Options accepted by `lock()`, `rLock()`, `withLock()` and `withRLock()`. */
 export interface LockOptions {
@@ -81,11 +83,14 @@ function isThenable(v: unknown): v is PromiseLike<unknown> {
   return ((typeof v === 'object' && v !== null) || typeof v === 'function') && typeof (v as PromiseLike<unknown>).then === 'function';
 }
 
-/** @internal withLock/withRLock: runs fn holding what `acquired` resolves to, releasing on every exit path. */
-export async function holding<T>(acquired: Promise<Guard>, fn: () => T | PromiseLike<T>): Promise<Awaited<T>> {
+/**
+ * @internal withLock/withRLock: runs fn holding what `acquired` resolves to, releasing on every exit path; as
+ * `task` when deadlock detection scopes it (src/diagnostics/deadlock.ts).
+ */
+export async function holding<T>(acquired: Promise<Guard>, fn: () => T | PromiseLike<T>, task: Task | null = null): Promise<Awaited<T>> {
   const g = await acquired;
   try {
-    const r = fn();
+    const r = task === null ? fn() : runAs(task, fn);
     return isThenable(r) ? await r : (r as Awaited<T>); // a synchronous fn costs no extra microtask
   } finally {
     g[Symbol.dispose]();

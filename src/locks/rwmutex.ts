@@ -6,6 +6,8 @@
 
 import { declareLeaf } from '../profile/stack.js';
 import type { LabelSet } from '../profile/labels.js';
+import { diag, type Acquisition } from '../diagnostics/acquisitions.js';
+import { taskForScope } from '../diagnostics/deadlock.js';
 import { ProfiledLock } from './contention.js';
 import { checkFn, checkLockOptions, holding, type Guard, type LockOptions, type MutexOptions } from './options.js';
 import { grant, newGuard, type GuardState, type Waiter } from './waitqueue.js';
@@ -16,6 +18,7 @@ const LEAF_LOCK = 'RWMutex.lock';
 const LEAF_RLOCK = 'RWMutex.rLock';
 
 export class RWMutex extends ProfiledLock {
+  /** @internal samples carry mode=read|write */ override readonly _sides: boolean = true;
   #writer = false;
   #readers = 0;
   /** writer release generation, as Mutex's */
@@ -39,26 +42,27 @@ export class RWMutex extends ProfiledLock {
 
   /** Waits for the write lock. */
   lock(options?: LockOptions): Promise<Guard> {
-    if (options === undefined && !this.#writer && this.#readers === 0 && this._head === null) {
+    if (options === undefined && !diag.active && !this.#writer && this.#readers === 0 && this._head === null) {
       this.#writer = true;
       return Promise.resolve(newGuard(this, this.#gen, false));
     }
-    return this._lockSlow(options, 'RWMutex.lock', true, LEAF_LOCK);
+    return this._lockSlow(options, 'RWMutex.lock', true, LEAF_LOCK, lockMethod);
   }
 
   /** Waits for a read lock. */
   rLock(options?: LockOptions): Promise<Guard> {
-    if (options === undefined && !this.#writer && this._head === null) {
+    if (options === undefined && !diag.active && !this.#writer && this._head === null) {
       this.#readers++;
       return Promise.resolve(newGuard(this, this.#session, true));
     }
-    return this._lockSlow(options, 'RWMutex.rLock', false, LEAF_RLOCK);
+    return this._lockSlow(options, 'RWMutex.rLock', false, LEAF_RLOCK, rLockMethod);
   }
 
   /** Takes the write lock if it is free and nobody waits; synchronous. */
   tryLock(): boolean {
     if (this.#writer || this.#readers !== 0 || this._head !== null) return false;
     this.#writer = true;
+    if (diag.active) this._tookTracked(true, tryLockMethod);
     return true;
   }
 
@@ -66,6 +70,7 @@ export class RWMutex extends ProfiledLock {
   tryRLock(): boolean {
     if (this.#writer || this._head !== null) return false;
     this.#readers++;
+    if (diag.active) this._tookTracked(false, tryRLockMethod);
     return true;
   }
 
@@ -78,8 +83,10 @@ export class RWMutex extends ProfiledLock {
           : `mutexprof: unlock of unlocked ${this._describe()}`,
       );
     }
+    const held = this._acq;
+    if (held !== null) this._releasedAcq(held);
     const event = this._timed !== 0 || this._carry !== 0;
-    const at = event ? this._releaseEvent(LEAF_UNLOCK, unlockMethod, this._heldBy === this.#gen ? this._heldLabels : null) : 0;
+    const at = event ? this._releaseEvent(LEAF_UNLOCK, unlockMethod, this._heldBy === this.#gen ? this._heldLabels : null, 'write') : 0;
     this.#gen = (this.#gen + 1) | 0;
     this.#writer = false;
     this.#admit(event, at);
@@ -94,19 +101,27 @@ export class RWMutex extends ProfiledLock {
           : `mutexprof: rUnlock of ${this._describe()} with no reader`,
       );
     }
-    this._readUnlocked(null);
+    // a reader released without its guard: the oldest reader's record ends (readers share one count)
+    const oldest = this._sharedAcqs?.values().next().value ?? null;
+    this._readUnlocked(null, oldest);
   }
 
   /** Runs `fn` holding the write lock; released on every exit path. */
   withLock<T>(fn: () => T | PromiseLike<T>, options?: LockOptions): Promise<Awaited<T>> {
     const bad = checkFn('RWMutex.withLock', fn);
-    return bad === null ? holding(this.lock(options), fn) : Promise.reject(bad);
+    if (bad !== null) return Promise.reject(bad);
+    if (diag.deadlock === 0) return holding(this.lock(options), fn);
+    const task = taskForScope(); // fn runs as the task that holds the lock
+    return holding(this._lockSlow(options, 'RWMutex.withLock', true, LEAF_LOCK, withLockMethod, task), fn, task);
   }
 
   /** Runs `fn` holding a read lock; released on every exit path. */
   withRLock<T>(fn: () => T | PromiseLike<T>, options?: LockOptions): Promise<Awaited<T>> {
     const bad = checkFn('RWMutex.withRLock', fn);
-    return bad === null ? holding(this.rLock(options), fn) : Promise.reject(bad);
+    if (bad !== null) return Promise.reject(bad);
+    if (diag.deadlock === 0) return holding(this.rLock(options), fn);
+    const task = taskForScope();
+    return holding(this._lockSlow(options, 'RWMutex.withRLock', false, LEAF_RLOCK, withRLockMethod, task), fn, task);
   }
 
   /** @internal */
@@ -128,11 +143,12 @@ export class RWMutex extends ProfiledLock {
     this._heldBy = this.#gen;
   }
 
-  /** @internal One reader releases; `labels`: its acquisition's, when released through its guard. */
-  _readUnlocked(labels: LabelSet | null): void {
+  /** @internal One reader releases; `labels`, `acq`: its acquisition's, when released through its guard. */
+  _readUnlocked(labels: LabelSet | null, acq: Acquisition | null): void {
     if (--this.#readers === 0) this.#session = (this.#session + 1) | 0;
+    if (acq !== null) this._releasedAcq(acq);
     const event = this._timed !== 0 || this._carry !== 0;
-    const at = event ? this._releaseEvent(LEAF_RUNLOCK, readUnlockedMethod, labels) : 0;
+    const at = event ? this._releaseEvent(LEAF_RUNLOCK, readUnlockedMethod, labels, 'read') : 0;
     if (this.#readers === 0) this.#admit(event, at);
   }
 
@@ -158,9 +174,11 @@ export class RWMutex extends ProfiledLock {
     if (!w._read) {
       this.#writer = true;
       if (w._labels !== null) this.#holdLabels(w._labels);
+      if (w._acq !== null) this._granted(w._acq, w);
       grant(w, this.#gen);
     } else {
       this.#readers++;
+      if (w._acq !== null) this._granted(w._acq, w);
       grant(w, this.#session);
     }
   }
@@ -175,7 +193,7 @@ export class RWMutex extends ProfiledLock {
     // session still running (else its acquisition was released by rUnlock() and a later reader's is not its).
     if (g._released || this.#readers === 0 || g._gen !== this.#session) throw this._alreadyReleased(true);
     g._released = true;
-    this._readUnlocked(g._labels);
+    this._readUnlocked(g._labels, g._acq);
   }
 
   /** @internal A queued writer gave up: readers queued behind it may be able to join the current ones. */
@@ -187,11 +205,27 @@ export class RWMutex extends ProfiledLock {
   _describe(): string {
     return this.name ? `RWMutex ${JSON.stringify(this.name)}` : 'RWMutex';
   }
+
+  /** @internal */
+  _kind(): string {
+    return 'RWMutex';
+  }
+
+  /** @internal */
+  _untracked(): { exclusive: number; shared: number } {
+    return { exclusive: this.#writer && this._acq === null ? 1 : 0, shared: this.#readers - (this._sharedAcqs?.size ?? 0) };
+  }
 }
 
+const lockMethod = RWMutex.prototype.lock;
+const rLockMethod = RWMutex.prototype.rLock;
+const tryLockMethod = RWMutex.prototype.tryLock;
+const tryRLockMethod = RWMutex.prototype.tryRLock;
+const withLockMethod = RWMutex.prototype.withLock;
+const withRLockMethod = RWMutex.prototype.withRLock;
 const unlockMethod = RWMutex.prototype.unlock;
 const readUnlockedMethod = RWMutex.prototype._readUnlocked;
-declareLeaf(LEAF_LOCK, RWMutex.prototype.lock);
-declareLeaf(LEAF_RLOCK, RWMutex.prototype.rLock);
+declareLeaf(LEAF_LOCK, lockMethod);
+declareLeaf(LEAF_RLOCK, rLockMethod);
 declareLeaf(LEAF_UNLOCK, unlockMethod);
 declareLeaf(LEAF_RUNLOCK, RWMutex.prototype.rUnlock);

@@ -11,6 +11,7 @@
 // when the signal's last waiter leaves, so nothing keeps the signal (or an AbortSignal.timeout's timer) alive.
 
 import type { LabelSet } from '../profile/labels.js';
+import { diag, joinContended, leaveContended, type Acquisition, type TrackedLock } from '../diagnostics/acquisitions.js';
 import type { Guard } from './options.js';
 
 /**
@@ -29,6 +30,8 @@ export interface GuardState extends Guard {
   _released: boolean;
   /** the `labels` option of the acquisition, or null */
   _labels: LabelSet | null;
+  /** the acquisition's record when diagnostics are active (src/diagnostics/acquisitions.ts), else null */
+  _acq: Acquisition | null;
 }
 
 /** @internal When a timed waiter started waiting (ns) and when it stopped (granted or aborted). */
@@ -48,6 +51,8 @@ export interface Waiter extends GuardState {
   times: WaitTimes | null;
   /** Its place in its signal's list, when the caller passed a signal. */
   abort: AbortLink | null;
+  /** when it started waiting, on the coarse clock (ms) */
+  _since: number;
 }
 
 /** @internal An abortable waiter in its signal's list. */
@@ -67,7 +72,7 @@ function disposeGuard(this: GuardState): void {
 
 /** @internal */
 export function newGuard(lock: WaitQueue, gen: number, read: boolean, labels: LabelSet | null = null): GuardState {
-  return { _lock: lock, _gen: gen, _read: read, _released: false, _labels: labels, [Symbol.dispose]: disposeGuard };
+  return { _lock: lock, _gen: gen, _read: read, _released: false, _labels: labels, _acq: null, [Symbol.dispose]: disposeGuard };
 }
 
 function newWaiter(lock: WaitQueue, resolve: (g: Guard) => void): Waiter {
@@ -77,11 +82,13 @@ function newWaiter(lock: WaitQueue, resolve: (g: Guard) => void): Waiter {
     _read: false,
     _released: false,
     _labels: null,
+    _acq: null,
     next: null,
     prev: null,
     resolve,
     times: null,
     abort: null,
+    _since: 0,
     [Symbol.dispose]: disposeGuard,
   };
 }
@@ -133,11 +140,15 @@ class SignalWaiters {
 const bySignal = new WeakMap<AbortSignal, SignalWaiters>();
 
 /** The FIFO queue and abort handling shared by every lock (which add the lock state and the accounting). */
-export abstract class WaitQueue {
+export abstract class WaitQueue implements TrackedLock {
   readonly name: string;
   /** @internal */ _head: Waiter | null = null;
   /** @internal */ _tail: Waiter | null = null;
   /** @internal */ _size = 0;
+  /** @internal the lock's id in diagnostics, 0 until needed */ _id = 0;
+  /** @internal links in the list of locks with waiters (src/diagnostics/acquisitions.ts) */ _cnext: TrackedLock | null = null;
+  /** @internal */ _cprev: TrackedLock | null = null;
+  /** @internal */ _inContended = false;
 
   constructor(name: string) {
     this.name = name;
@@ -149,6 +160,7 @@ export abstract class WaitQueue {
   }
 
   /** @internal */ abstract _describe(): string;
+  /** @internal 'Mutex', 'RWMutex', … */ abstract _kind(): string;
   /** @internal releases g's acquisition, or throws if it is already released */
   abstract _disposeGuard(g: GuardState): void;
   /** @internal a waiter's signal aborted: it leaves the queue and its promise rejects */
@@ -158,10 +170,13 @@ export abstract class WaitQueue {
   _enqueue(resolve: (g: Guard) => void): Waiter {
     const w = newWaiter(this, resolve);
     w.prev = this._tail;
-    if (this._tail === null) this._head = w;
-    else this._tail.next = w;
+    if (this._tail === null) {
+      this._head = w;
+      joinContended(this);
+    } else this._tail.next = w;
     this._tail = w;
     this._size++;
+    w._since = diag.coarseMs;
     return w;
   }
 
@@ -182,7 +197,7 @@ export abstract class WaitQueue {
     if (w.next === null) this._tail = w.prev;
     else w.next.prev = w.prev;
     w.next = w.prev = null;
-    this._size--;
+    if (--this._size === 0) leaveContended(this);
   }
 
   /** @internal w leaves its signal's list (it was granted) */

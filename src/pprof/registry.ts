@@ -186,7 +186,7 @@ class Handle implements LockProfile {
 }
 
 /** The named profile (as Go's pprof.Lookup), or undefined. */
-export function lookup(name: 'mutex' | 'block'): LockProfile;
+export function lookup(name: 'mutex' | 'block' | 'hold' | 'locks'): LockProfile;
 export function lookup(name: string): LockProfile | undefined;
 export function lookup(name: string): LockProfile | undefined {
   const r = registry.get(name);

@@ -57,6 +57,8 @@ export interface Entry {
   readonly frames: readonly Frame[];
   /** the lock's name ('' when it has none) */
   readonly lock: string;
+  /** the RWMutex side ('read' or 'write'), null for other locks */
+  readonly mode: string | null;
   readonly labels: LabelSet | null;
   count: number;
   delay: number;
@@ -70,6 +72,7 @@ interface Pending {
   stack: Captured;
   leaf: string;
   lock: string;
+  mode: string | null;
   labels: LabelSet | null;
   count: number;
   delay: number;
@@ -112,6 +115,11 @@ interface Settings {
 
 const settings = shared<Settings>('recorder', () => ({ maxEntries: 10_000, drainScheduled: false }));
 
+/** A sample's lock and side, as one key. */
+function sampleKey(p: Pending): string {
+  return p.mode === null ? p.lock : p.lock + '\u0001' + p.mode;
+}
+
 function hashFrames(frames: readonly Frame[]): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < frames.length; i++) h = Math.imul(h ^ frames[i].id, 0x01000193);
@@ -149,9 +157,9 @@ export class Recorder {
   private latest = -1;
   private log: number[] = [];
 
-  /** @internal A captured event, with its acquisition's own labels if any: resolved and aggregated later, off the caller's path. */
-  add(stack: Captured, leaf: string, lock: string, count: number, delay: number, own: LabelSet | null): void {
-    const p: Pending = { stack, leaf, lock, labels: eventLabels(own), count, delay, seq: ++this.seq };
+  /** @internal A captured event: resolved and aggregated later, off the caller's path. */
+  add(stack: Captured, leaf: string, lock: string, mode: string | null, count: number, delay: number, labels: LabelSet | null): void {
+    const p: Pending = { stack, leaf, lock, mode, labels, count, delay, seq: ++this.seq };
     // Full (a burst with no turn of the event loop in between): the caller resolves the oldest one, so memory
     // stays bounded, the order stays the arrival order, and no caller pays for more than one.
     if (this.size === PENDING) this.applyOldest();
@@ -202,8 +210,9 @@ export class Recorder {
     const cap = settings.maxEntries;
     const n = this.entries.length;
     const labels = p.labels;
+    const site = sampleKey(p);
     if (labels !== null) {
-      const full = stack?.samples.get(p.lock + '\0' + labels.key);
+      const full = stack?.samples.get(site + '\0' + labels.key);
       if (full !== undefined) return full;
       this.noteValues(labels);
       if (n < cap >>> 1) return this.create(stack, frames, hash, p, labels);
@@ -211,14 +220,14 @@ export class Recorder {
       if (kept === labels) {
         if (n < cap - (cap >>> 2)) return this.create(stack, frames, hash, p, labels);
       } else if (kept !== null) {
-        const e = stack?.samples.get(p.lock + '\0' + kept.key);
+        const e = stack?.samples.get(site + '\0' + kept.key);
         if (e !== undefined || n < cap - (cap >>> 2)) {
           this.reduced++;
           return e ?? this.create(stack, frames, hash, p, kept);
         }
       }
     }
-    const e = stack?.samples.get(p.lock);
+    const e = stack?.samples.get(site);
     if (e !== undefined || n < cap) {
       if (labels !== null) this.unlabeled++;
       return e ?? this.create(stack, frames, hash, p, null);
@@ -234,18 +243,19 @@ export class Recorder {
       if (bucket === undefined) this.stacks.set(hash, [stack]);
       else bucket.push(stack);
     }
-    const e: Entry = { index: this.entries.length, frames: stack.frames, lock: p.lock, labels, count: 0, delay: 0, born: p.seq, mod: p.seq };
-    stack.samples.set(labels === null ? p.lock : p.lock + '\0' + labels.key, e);
+    const e: Entry = { index: this.entries.length, frames: stack.frames, lock: p.lock, mode: p.mode, labels, count: 0, delay: 0, born: p.seq, mod: p.seq };
+    const site = sampleKey(p);
+    stack.samples.set(labels === null ? site : site + '\0' + labels.key, e);
     this.entries.push(e);
     return e;
   }
 
   private overflowOf(p: Pending): Entry {
     const lock = this.overflows.has(p.lock) || this.overflows.size < OVERFLOW_LOCKS ? p.lock : 'mutexprof.other';
-    const key = p.leaf + '\0' + lock;
+    const key = p.leaf + '\0' + lock + '\0' + (p.mode ?? '');
     let e = this.overflows.get(key);
     if (e === undefined) {
-      e = { index: this.entries.length, frames: [leafFrame(p.leaf), syntheticFrame(OVERFLOW)], lock, labels: null, count: 0, delay: 0, born: p.seq, mod: p.seq };
+      e = { index: this.entries.length, frames: [leafFrame(p.leaf), syntheticFrame(OVERFLOW)], lock, mode: p.mode, labels: null, count: 0, delay: 0, born: p.seq, mod: p.seq };
       this.overflows.set(key, e);
       this.entries.push(e);
     }
@@ -384,8 +394,8 @@ export class Recorder {
   }
 }
 
-/** @internal The two contention profiles' recorders, one pair per process. */
-export const recorders = shared('recorders', () => ({ mutex: new Recorder(), block: new Recorder() }));
+/** @internal The recorded profiles' recorders (mutex, block, hold), one set per process. */
+export const recorders = shared('recorders', () => ({ mutex: new Recorder(), block: new Recorder(), hold: new Recorder() }));
 
 function scheduleDrain(): void {
   if (settings.drainScheduled) return;
@@ -454,16 +464,16 @@ export function configureProfiler(config: ProfilerConfig): Required<ProfilerConf
 }
 
 /** @internal A sampled release event of `delay` ns on lock `lock`: capture the releaser's stack below `skip`, weight it. */
-export function mutexEvent(lock: string, weight: number, delay: number, leaf: string, skip: (...args: never[]) => unknown, labels: LabelSet | null): void {
+export function mutexEvent(lock: string, mode: string | null, weight: number, delay: number, leaf: string, skip: (...args: never[]) => unknown, labels: LabelSet | null): void {
   if (sampling.mutexRate <= 0) return; // turned off since the draw
-  recorders.mutex.add(capture(skip), leaf, lock, weight, weight * delay, labels);
+  recorders.mutex.add(capture(skip), leaf, lock, mode, weight, weight * delay, eventLabels(labels));
 }
 
 /**
  * @internal Blocks on the promise of a wait the block profile follows (drawn with `weight`, the block fraction),
  * then records it by the block rate's rule.
  */
-export async function blockWait<T>(p: Promise<T>, w: { t: number; end: number }, lock: string, leaf: string, weight: number, labels: LabelSet | null): Promise<T> {
+export async function blockWait<T>(p: Promise<T>, w: { t: number; end: number }, lock: string, mode: string | null, leaf: string, weight: number, labels: LabelSet | null): Promise<T> {
   try {
     return await p;
   } finally {
@@ -471,8 +481,14 @@ export async function blockWait<T>(p: Promise<T>, w: { t: number; end: number },
     const rate = sampling.blockRate;
     if (rate > 0) {
       const dt = w.end - w.t;
-      if (dt >= rate || rate === 1) recorders.block.add(capture(blockWait), leaf, lock, weight, weight * dt, labels);
-      else if (sampling.random() * rate < dt) recorders.block.add(capture(blockWait), leaf, lock, (weight * rate) / dt, weight * rate, labels);
+      if (dt >= rate || rate === 1) recorders.block.add(capture(blockWait), leaf, lock, mode, weight, weight * dt, eventLabels(labels));
+      else if (sampling.random() * rate < dt) recorders.block.add(capture(blockWait), leaf, lock, mode, (weight * rate) / dt, weight * rate, eventLabels(labels));
     }
   }
+}
+
+/** @internal An acquisition the hold profile follows was released after `held` ns: record it at its lock() stack. */
+export function holdEvent(lock: string, mode: string | null, a: { stack: Captured | null; holdWeight: number; labels: LabelSet | null; lock: { _kind(): string } }, held: number): void {
+  if (a.stack === null) return;
+  recorders.hold.add(a.stack, `${a.lock._kind()}.${mode === 'read' ? 'rLock' : 'lock'}`, lock, mode, a.holdWeight, a.holdWeight * held, a.labels);
 }

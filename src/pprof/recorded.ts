@@ -1,5 +1,6 @@
-// The profiles a recorder feeds (mutex and block), as registry descriptors: samples with Go's sample types
-// (`contentions`/count, `delay`/nanoseconds), snapshots at a mark, deltas between two marks.
+// The profiles a recorder feeds, as registry descriptors: mutex and block (Go's sample types, `contentions`/count
+// and `delay`/nanoseconds) and hold (`acquisitions`/count, `hold`/nanoseconds); snapshots at a mark, deltas
+// between two marks.
 
 import { recorders, settle, type Recorder, type RecorderStats, type Values } from '../profile/recorder.js';
 import { Slicer, sortByKeyDescending } from '../profile/slice.js';
@@ -25,6 +26,7 @@ export function droppedNotes(s: RecorderStats): string[] {
 function sampleOf(r: Recorder, i: number, count: number, delay: number): ProfileSample {
   const e = r.entries[i];
   const labels: Array<readonly [string, string]> = e.lock === '' ? [] : [['lock', e.lock]];
+  if (e.mode !== null) labels.push(['mode', e.mode]);
   if (e.labels !== null) labels.push(...e.labels.pairs);
   return { key: 'i' + i, frames: e.frames, labels, values: [Math.round(count), Math.round(delay)] };
 }
@@ -55,11 +57,11 @@ async function samplesOf(r: Recorder, v: Values, base?: Values): Promise<Profile
   return samples;
 }
 
-function register(name: string, description: string, header: string, r: Recorder): void {
+function register(name: string, description: string, header: string, r: Recorder, sampleTypes: readonly SampleType[] = CONTENTION): void {
   registerProfile({
     name,
     description,
-    sampleTypes: CONTENTION,
+    sampleTypes,
     text: { header },
     count: () => r.count(),
     version: () => r.seqNow(), // no event since the last build: the same samples
@@ -103,8 +105,8 @@ function register(name: string, description: string, header: string, r: Recorder
   });
 }
 
-/** Registers the mutex and block profiles (called once at load by src/index.ts). */
-export function registerContentionProfiles(): void {
+/** Registers the mutex, block and hold profiles (called once at load by src/index.ts). */
+export function registerRecordedProfiles(): void {
   register(
     'block',
     'Stack traces that led to blocking on synchronization primitives (mutexprof: waits in lock and rLock)',
@@ -119,5 +121,17 @@ export function registerContentionProfiles(): void {
     'Stack traces of holders of contended mutexes (mutexprof: releases that ended others’ waits)',
     '--- mutex:\ncycles/second=1000000000\nsampling period=1\n',
     recorders.mutex,
+  );
+  // Go has no hold profile: its text reads as a contention profile's (a legacy parser sees `acquisitions` as
+  // contentions and `hold` as delay).
+  register(
+    'hold',
+    'Stack traces of lock acquisitions, with how long each was held (mutexprof: setHoldProfileFraction)',
+    '--- contention:\ncycles/second=1000000000\n',
+    recorders.hold,
+    [
+      { type: 'acquisitions', unit: 'count' },
+      { type: 'hold', unit: 'nanoseconds' },
+    ],
   );
 }

@@ -1,0 +1,199 @@
+// What the live view, the watchdog, the deadlock detector and the hold profile know about locks now.
+//
+// Always, at no cost on the uncontended path: every lock that has waiters is in one intrusive list (it joins when
+// its queue stops being empty, leaves when it empties), and every waiter carries the time it started waiting on
+// a coarse clock (read when a lock gets its first waiter, then a 10 ms tick that runs only while some lock has
+// waiters). So queryLocks() lists every lock that is waited for now, with its waiters, even with tracking off.
+//
+// With tracking on (setLockTracking('on' | 'stacks'), deadlock detection, or a hold profile), every acquisition
+// gets a record, from lock() to release: when it started waiting and when it was granted (the precise clock), its
+// labels, its lock() stack ('stacks'), its task (deadlock detection), whether the hold profile follows it.
+// Held records are in a second intrusive list. One record type serves every consumer, as Go's one bucket type
+// serves both its contention profiles.
+
+import { shared } from '../shared.js';
+import { sampling } from '../profile/sampling.js';
+import type { Captured } from '../profile/stack.js';
+import type { LabelSet } from '../profile/labels.js';
+
+/** The lock's side of an acquisition, in Web Locks' words. */
+export type LockMode = 'exclusive' | 'shared';
+
+/** @internal What an acquisition is known by, from the lock's side. */
+export interface TrackedLock {
+  readonly name: string;
+  /** 'Mutex', 'RWMutex', 'Semaphore', … */
+  _kind(): string;
+  _id: number;
+  /** the contended list's links */
+  _cnext: TrackedLock | null;
+  _cprev: TrackedLock | null;
+  _inContended: boolean;
+  /** the waiters, oldest first */
+  _head: { next: unknown; _acq: Acquisition | null; _since: number; _read: boolean } | null;
+}
+
+/** @internal A task, for deadlock detection (src/diagnostics/deadlock.ts): an async context's acquisitions. */
+export interface Task {
+  readonly id: number;
+  readonly held: Set<Acquisition>;
+  /** the acquisition it is waiting for, if any */
+  waiting: Acquisition | null;
+}
+
+/** @internal One acquisition of a lock, from the lock() call to its release. */
+export interface Acquisition {
+  readonly lock: TrackedLock;
+  readonly mode: LockMode;
+  /** 'waiting' until granted */
+  state: 'waiting' | 'held';
+  /** ns (sampling clock): when it started waiting, then when it was granted */
+  since: number;
+  /** the acquiring context's labels (withLabels) with the `labels` option on top */
+  readonly labels: LabelSet | null;
+  /** the lock() call's stack, when tracking 'stacks' or the hold profile follows it */
+  readonly stack: Captured | null;
+  readonly task: Task | null;
+  /** the hold profile's weight for it (its fraction when drawn), 0 when not followed */
+  readonly holdWeight: number;
+  /** the held list's links */
+  next: Acquisition | null;
+  prev: Acquisition | null;
+}
+
+export const OFF = 0;
+export const ON = 1;
+export const STACKS = 2;
+
+/** @internal The process-wide diagnostics state (src/shared.ts). */
+interface Diagnostics {
+  /** lock tracking the user asked for: OFF, ON or STACKS */
+  tracking: number;
+  /** deadlock detection: 0 off, 1 warn, 2 throw */
+  deadlock: number;
+  /** hold profile fraction (0 off) and its sampling gap */
+  holdRate: number;
+  holdGap: number;
+  /** running watchdogs that need holds tracked (watchLocks with holdMs) */
+  watchers: number;
+  /** Whether acquisitions get records: read on every lock's fast path. */
+  active: boolean;
+  /** Whether records capture the lock() stack. */
+  stacks: boolean;
+  contended: TrackedLock | null;
+  held: Acquisition | null;
+  nextLockId: number;
+  /** the coarse clock: sampling-clock milliseconds, refreshed every TICK_MS while some lock has waiters */
+  coarseMs: number;
+  ticker: ReturnType<typeof setInterval> | null;
+}
+
+/** @internal */
+export const diag = shared<Diagnostics>('diagnostics', () => ({
+  tracking: OFF,
+  deadlock: 0,
+  holdRate: 0,
+  holdGap: 0,
+  watchers: 0,
+  active: false,
+  stacks: false,
+  contended: null,
+  held: null,
+  nextLockId: 1,
+  coarseMs: 0,
+  ticker: null,
+}));
+
+/** @internal Recomputes what acquisitions need after a setting changed. */
+export function reactivate(): void {
+  diag.active = diag.tracking !== OFF || diag.deadlock !== 0 || diag.holdRate > 0 || diag.watchers > 0;
+  diag.stacks = diag.tracking === STACKS;
+}
+
+/** @internal A lock's id (assigned when first needed). */
+export function lockId(l: TrackedLock): number {
+  return l._id !== 0 ? l._id : (l._id = diag.nextLockId++);
+}
+
+// ─── The contended list and the coarse clock ───────────────────────────────────────────────────────────────
+
+const TICK_MS = 10;
+
+function tick(): void {
+  diag.coarseMs = Math.floor(sampling.now() / 1e6);
+  if (diag.contended === null && diag.ticker !== null) {
+    clearInterval(diag.ticker);
+    diag.ticker = null;
+  }
+}
+
+/** @internal The coarse clock now (ms): what a waiter records when it starts waiting. */
+export function coarseNow(): number {
+  return diag.coarseMs;
+}
+
+/** @internal `l` got its first waiter: the coarse clock is read now (once per episode of contention). */
+export function joinContended(l: TrackedLock): void {
+  diag.coarseMs = Math.floor(sampling.now() / 1e6);
+  if (diag.ticker === null) {
+    diag.ticker = setInterval(tick, TICK_MS);
+    diag.ticker.unref();
+  }
+  l._cprev = null;
+  l._cnext = diag.contended;
+  if (diag.contended !== null) diag.contended._cprev = l;
+  diag.contended = l;
+  l._inContended = true;
+}
+
+/** @internal `l`'s last waiter left. */
+export function leaveContended(l: TrackedLock): void {
+  if (l._cprev === null) diag.contended = l._cnext;
+  else l._cprev._cnext = l._cnext;
+  if (l._cnext !== null) l._cnext._cprev = l._cprev;
+  l._cnext = l._cprev = null;
+  l._inContended = false;
+}
+
+/** @internal Refreshes the coarse clock now (queries and watchdog checks read exact ages). */
+export function refreshCoarse(): void {
+  diag.coarseMs = Math.floor(sampling.now() / 1e6);
+}
+
+// ─── The held list ─────────────────────────────────────────────────────────────────────────────────────────
+
+/** @internal `a` was granted now. */
+export function holdStarted(a: Acquisition): void {
+  a.state = 'held';
+  a.since = sampling.now();
+  a.prev = null;
+  a.next = diag.held;
+  if (diag.held !== null) diag.held.prev = a;
+  diag.held = a;
+}
+
+/** @internal `a` was released (or, waiting, gave up: then it is in no list). */
+export function holdEnded(a: Acquisition): void {
+  if (a.state !== 'held') return;
+  if (a.prev === null) {
+    if (diag.held === a) diag.held = a.next;
+  } else a.prev.next = a.next;
+  if (a.next !== null) a.next.prev = a.prev;
+  a.next = a.prev = null;
+}
+
+// ─── The hold profile's sampling ───────────────────────────────────────────────────────────────────────────
+
+/** @internal Draws whether the hold profile follows an acquisition starting now: its weight, or 0. */
+export function drawHoldSample(): number {
+  const rate = diag.holdRate;
+  if (rate <= 1) return rate <= 0 ? 0 : 1;
+  if (--diag.holdGap > 0) return 0;
+  diag.holdGap = holdGap(rate);
+  return rate;
+}
+
+/** @internal */
+export function holdGap(rate: number): number {
+  return Math.floor(Math.log(1 - sampling.random()) / Math.log(1 - 1 / rate)) + 1;
+}

@@ -1,0 +1,141 @@
+// The live view: who holds and who waits now (a superset of Web Locks' navigator.locks.query()), and the knobs
+// of what it may cost: lock tracking and the hold profile.
+
+import { sampling, checkRate } from '../profile/sampling.js';
+import { resolve, type Frame } from '../profile/stack.js';
+import { diag, reactivate, lockId, refreshCoarse, holdGap, OFF, ON, STACKS, type Acquisition, type LockMode, type TrackedLock } from './acquisitions.js';
+
+/** One holder or waiter of a lock, now. */
+export interface LockState {
+  /** the lock's name ('' if none) */
+  readonly name: string;
+  /** 'Mutex', 'RWMutex', 'Semaphore', … */
+  readonly kind: string;
+  readonly mode: LockMode;
+  /**
+   * How long it has held / waited so far (ms). Waiters are always known (to ±10 ms with tracking 'off'); holders
+   * with tracking 'on' (null otherwise).
+   */
+  readonly ageMs: number | null;
+  /** the acquiring or waiting context's labels (withLabels, the `labels` option) and `lock` */
+  readonly labels: Readonly<Record<string, string>>;
+  /** the lock() call stack, leaf first; null unless tracking is 'stacks' */
+  readonly stack: readonly Frame[] | null;
+  /** the same number for all holders and waiters of one lock */
+  readonly lockId: number;
+}
+
+/** @internal What queryLocks and the watchdog need of a lock beyond its queue. */
+export interface Inspectable extends TrackedLock {
+  _acq: Acquisition | null;
+  _sharedAcqs: Set<Acquisition> | null;
+  /** holders without a record (acquired while tracking was off): exclusive (0 or 1) and shared counts */
+  _untracked(): { exclusive: number; shared: number };
+}
+
+/**
+ * Sets what the live view and the detectors may cost; returns the previous mode. `'off'` (the default): nothing
+ * on the uncontended path; queryLocks() lists every lock that has waiters, with its waiters. `'on'`: every held
+ * lock too, with its age and labels (a record per acquisition). `'stacks'`: plus each lock() call's stack.
+ */
+export function setLockTracking(mode: 'off' | 'on' | 'stacks'): 'off' | 'on' | 'stacks' {
+  const modes = ['off', 'on', 'stacks'] as const;
+  const previous = modes[diag.tracking];
+  const i = modes.indexOf(mode);
+  if (i < 0) throw new TypeError(`mutexprof: setLockTracking(mode): mode must be 'off', 'on' or 'stacks', got ${typeof mode === 'string' ? JSON.stringify(mode) : typeof mode}`);
+  diag.tracking = i === 0 ? OFF : i === 1 ? ON : STACKS;
+  reactivate();
+  return previous;
+}
+
+/**
+ * The hold-time profile's fraction, with Go's fraction semantics: `< 0` only reads, 0 off (the default), 1 every
+ * acquisition, N one in N (weighted ×N). Every acquisition counts, contended or not, so that a lock held long
+ * before it is contended shows up. Returns the previous fraction.
+ */
+export function setHoldProfileFraction(rate: number): number {
+  checkRate('setHoldProfileFraction', rate);
+  const old = diag.holdRate;
+  if (rate >= 0) {
+    diag.holdRate = rate;
+    if (rate > 1) diag.holdGap = holdGap(rate);
+    reactivate();
+  }
+  return old;
+}
+
+function labelsOf(lock: TrackedLock, a: { labels: { pairs: ReadonlyArray<readonly [string, string]> } | null } | null): Record<string, string> {
+  const out: Record<string, string> = lock.name === '' ? {} : { lock: lock.name };
+  if (a?.labels) for (const [k, v] of a.labels.pairs) out[k] = v;
+  return out;
+}
+
+function leafOf(lock: TrackedLock, mode: LockMode): string {
+  return `${lock._kind()}.${mode === 'shared' ? 'rLock' : 'lock'}`;
+}
+
+/** @internal One acquisition's state now. */
+export function stateOf(a: Acquisition, nowNs: number): LockState {
+  return {
+    name: a.lock.name,
+    kind: a.lock._kind(),
+    mode: a.mode,
+    ageMs: (nowNs - a.since) / 1e6,
+    labels: labelsOf(a.lock, a),
+    stack: a.stack === null ? null : resolve(a.stack, leafOf(a.lock, a.mode)),
+    lockId: lockId(a.lock),
+  };
+}
+
+/** @internal The holders of `lock` now. */
+export function holdersOf(lock: Inspectable, nowNs: number): LockState[] {
+  const out: LockState[] = [];
+  if (lock._acq !== null) out.push(stateOf(lock._acq, nowNs));
+  if (lock._sharedAcqs !== null) for (const a of lock._sharedAcqs) out.push(stateOf(a, nowNs));
+  const { exclusive, shared } = lock._untracked();
+  const untracked = (mode: LockMode): LockState => ({ name: lock.name, kind: lock._kind(), mode, ageMs: null, labels: labelsOf(lock, null), stack: null, lockId: lockId(lock) });
+  for (let i = 0; i < exclusive; i++) out.push(untracked('exclusive'));
+  for (let i = 0; i < shared; i++) out.push(untracked('shared'));
+  return out;
+}
+
+/** @internal The waiters of `lock` now, oldest first. */
+export function waitersOf(lock: Inspectable, nowNs: number): LockState[] {
+  const out: LockState[] = [];
+  const nowMs = nowNs / 1e6;
+  for (let w = lock._head; w !== null; w = w.next as typeof w) {
+    const a = w._acq;
+    if (a !== null) out.push(stateOf(a, nowNs));
+    else {
+      const mode: LockMode = w._read ? 'shared' : 'exclusive';
+      out.push({ name: lock.name, kind: lock._kind(), mode, ageMs: Math.max(0, nowMs - w._since), labels: labelsOf(lock, null), stack: null, lockId: lockId(lock) });
+    }
+  }
+  return out;
+}
+
+/** @internal Every lock that is held (tracked) or waited for now. */
+export function liveLocks(): Inspectable[] {
+  const locks = new Set<Inspectable>();
+  for (let l = diag.contended; l !== null; l = l._cnext) locks.add(l as Inspectable);
+  for (let a = diag.held; a !== null; a = a.next) locks.add(a.lock as Inspectable);
+  return [...locks];
+}
+
+const oldestFirst = (x: LockState, y: LockState): number => (y.ageMs ?? -1) - (x.ageMs ?? -1);
+
+/**
+ * Who holds and who waits now, oldest first: every lock that has waiters (always), and every held lock when
+ * tracking is on. A superset of Web Locks' `navigator.locks.query()`.
+ */
+export function queryLocks(): { held: LockState[]; pending: LockState[] } {
+  refreshCoarse();
+  const nowNs = sampling.now();
+  const held: LockState[] = [];
+  const pending: LockState[] = [];
+  for (const lock of liveLocks()) {
+    held.push(...holdersOf(lock, nowNs));
+    pending.push(...waitersOf(lock, nowNs));
+  }
+  return { held: held.sort(oldestFirst), pending: pending.sort(oldestFirst) };
+}
