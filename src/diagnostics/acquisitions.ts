@@ -1,9 +1,10 @@
 // What the live view, the watchdog, the deadlock detector and the hold profile know about locks now.
 //
 // Always, at no cost on the uncontended path: every lock that has waiters is in one intrusive list (it joins when
-// its queue stops being empty, leaves when it empties), and every waiter carries the time it started waiting on
-// a coarse clock (read when a lock gets its first waiter, then a 10 ms tick that runs only while some lock has
-// waiters). So queryLocks() lists every lock that is waited for now, with its waiters, even with tracking off.
+// its queue stops being empty; a tick every 10 ms, which runs only while the list is not empty, drops the locks
+// whose queue emptied, so that the hand-off path does no list work), and every waiter carries the time it started
+// waiting on a coarse clock (read when a lock joins, then at each tick). So queryLocks() lists every lock that is
+// waited for now, with its waiters, even with tracking off.
 //
 // With tracking on (setLockTracking('on' | 'stacks'), deadlock detection, or a hold profile), every acquisition
 // gets a record, from lock() to release: when it started waiting and when it was granted (the precise clock), its
@@ -41,10 +42,18 @@ export interface Task {
   waiting: Acquisition | null;
 }
 
-/** @internal One acquisition of a lock, from the lock() call to its release. */
+/**
+ * @internal One acquisition of a lock, from the lock() call to its release. Guards and waiters point to theirs,
+ * and locks to their holders'. An acquisition that passed a `labels` option has one even while diagnostics are
+ * off (`tracked` false: in no list, no clock read), so that its release is recorded with them.
+ */
 export interface Acquisition {
   readonly lock: TrackedLock;
   readonly mode: LockMode;
+  /** whether diagnostics follow it (its times, lists, task); false: it only carries `own` */
+  readonly tracked: boolean;
+  /** the `labels` option of the lock() call, or null */
+  readonly own: LabelSet | null;
   /** 'waiting' until granted */
   state: 'waiting' | 'held';
   /** ns (sampling clock): when it started waiting, then when it was granted */
@@ -121,9 +130,19 @@ const TICK_MS = 10;
 
 function tick(): void {
   diag.coarseMs = Math.floor(sampling.now() / 1e6);
+  pruneContended();
   if (diag.contended === null && diag.ticker !== null) {
     clearInterval(diag.ticker);
     diag.ticker = null;
+  }
+}
+
+/** @internal Drops the locks whose queue has emptied from the list of locks with waiters. */
+export function pruneContended(): void {
+  for (let l = diag.contended; l !== null; ) {
+    const next = l._cnext;
+    if (l._head === null) leaveContended(l);
+    l = next;
   }
 }
 
@@ -146,8 +165,7 @@ export function joinContended(l: TrackedLock): void {
   l._inContended = true;
 }
 
-/** @internal `l`'s last waiter left. */
-export function leaveContended(l: TrackedLock): void {
+function leaveContended(l: TrackedLock): void {
   if (l._cprev === null) diag.contended = l._cnext;
   else l._cprev._cnext = l._cnext;
   if (l._cnext !== null) l._cnext._cprev = l._cprev;
@@ -162,7 +180,7 @@ export function refreshCoarse(): void {
 
 // ─── The held list ─────────────────────────────────────────────────────────────────────────────────────────
 
-/** @internal `a` was granted now. */
+/** @internal `a` (tracked) was granted now. */
 export function holdStarted(a: Acquisition): void {
   a.state = 'held';
   a.since = sampling.now();

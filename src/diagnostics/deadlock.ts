@@ -137,7 +137,7 @@ function blockers(lock: TrackedLock & Holders, mode: LockMode, upTo: Acquisition
   return out;
 }
 
-/** @internal The holders' side of a lock, as the detector reads it. */
+/** @internal The holders' side of a lock: the exclusive holder's acquisition, and the shared holders' tracked ones. */
 export interface Holders {
   _acq: Acquisition | null;
   _sharedAcqs: Set<Acquisition> | null;

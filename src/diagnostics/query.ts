@@ -3,7 +3,7 @@
 
 import { sampling, checkRate } from '../profile/sampling.js';
 import { resolve, type Frame } from '../profile/stack.js';
-import { diag, reactivate, lockId, refreshCoarse, holdGap, OFF, ON, STACKS, type Acquisition, type LockMode, type TrackedLock } from './acquisitions.js';
+import { diag, reactivate, lockId, refreshCoarse, pruneContended, holdGap, OFF, ON, STACKS, type Acquisition, type LockMode, type TrackedLock } from './acquisitions.js';
 
 /** One holder or waiter of a lock, now. */
 export interface LockState {
@@ -90,7 +90,7 @@ export function stateOf(a: Acquisition, nowNs: number): LockState {
 /** @internal The holders of `lock` now. */
 export function holdersOf(lock: Inspectable, nowNs: number): LockState[] {
   const out: LockState[] = [];
-  if (lock._acq !== null) out.push(stateOf(lock._acq, nowNs));
+  if (lock._acq !== null && lock._acq.tracked) out.push(stateOf(lock._acq, nowNs));
   if (lock._sharedAcqs !== null) for (const a of lock._sharedAcqs) out.push(stateOf(a, nowNs));
   const { exclusive, shared } = lock._untracked();
   const untracked = (mode: LockMode): LockState => ({ name: lock.name, kind: lock._kind(), mode, ageMs: null, labels: labelsOf(lock, null), stack: null, lockId: lockId(lock) });
@@ -105,10 +105,10 @@ export function waitersOf(lock: Inspectable, nowNs: number): LockState[] {
   const nowMs = nowNs / 1e6;
   for (let w = lock._head; w !== null; w = w.next as typeof w) {
     const a = w._acq;
-    if (a !== null) out.push(stateOf(a, nowNs));
+    if (a !== null && a.tracked) out.push(stateOf(a, nowNs));
     else {
       const mode: LockMode = w._read ? 'shared' : 'exclusive';
-      out.push({ name: lock.name, kind: lock._kind(), mode, ageMs: Math.max(0, nowMs - w._since), labels: labelsOf(lock, null), stack: null, lockId: lockId(lock) });
+      out.push({ name: lock.name, kind: lock._kind(), mode, ageMs: Math.max(0, nowMs - w._since), labels: labelsOf(lock, a === null ? null : { labels: a.own }), stack: null, lockId: lockId(lock) });
     }
   }
   return out;
@@ -116,6 +116,7 @@ export function waitersOf(lock: Inspectable, nowNs: number): LockState[] {
 
 /** @internal Every lock that is held (tracked) or waited for now. */
 export function liveLocks(): Inspectable[] {
+  pruneContended();
   const locks = new Set<Inspectable>();
   for (let l = diag.contended; l !== null; l = l._cnext) locks.add(l as Inspectable);
   for (let a = diag.held; a !== null; a = a.next) locks.add(a.lock as Inspectable);

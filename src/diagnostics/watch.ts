@@ -106,7 +106,7 @@ export function watchLocks(options: WatchOptions = {}): () => void {
         }
       }
       if (holdMs !== undefined) {
-        const held = [lock._acq, ...(lock._sharedAcqs ?? [])].filter((a): a is Acquisition => a !== null && a.state === 'held');
+        const held = [lock._acq, ...(lock._sharedAcqs ?? [])].filter((a): a is Acquisition => a !== null && a.tracked && a.state === 'held');
         for (const a of held) {
           if ((nowNs - a.since) / 1e6 >= holdMs && !reportedHolds.has(a)) {
             reportedHolds.add(a);

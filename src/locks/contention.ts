@@ -25,8 +25,8 @@ import { sampling, drawMutexSample, drawBlockSample } from '../profile/sampling.
 import { mutexEvent, blockWait, holdEvent } from '../profile/recorder.js';
 import { eventLabels, type LabelSet } from '../profile/labels.js';
 import { capture } from '../profile/stack.js';
-import { diag, holdStarted, holdEnded, drawHoldSample, type Acquisition, type LockMode, type Task } from '../diagnostics/acquisitions.js';
-import { checkWait, noteOrder, taskOfCaller, type Holders } from '../diagnostics/deadlock.js';
+import { diag, joinContended, holdStarted, holdEnded, drawHoldSample, type Acquisition, type LockMode, type Task } from '../diagnostics/acquisitions.js';
+import { checkWait, noteOrder, taskOfCaller } from '../diagnostics/deadlock.js';
 import { checkOptions, optionLabels, type Guard, type LockOptions } from './options.js';
 import { WaitQueue, type AbortLink, type GuardState, type Waiter, type WaitTimes } from './waitqueue.js';
 
@@ -38,21 +38,19 @@ type Method = (...args: never[]) => unknown;
 const UNSTAMPED: WaitTimes = { t: -1, end: 0, block: false };
 
 /** A lock whose waits are queued and accounted for (the base of every mutexprof lock). */
-export abstract class ProfiledLock extends WaitQueue implements Holders {
+export abstract class ProfiledLock extends WaitQueue {
   /** @internal timed waiters in the queue */ _timed = 0;
   /** @internal Σ (max(t, _last) − _last) over timed waiters */ _rel = 0;
   /** @internal time of the last release event (or of the first timed enqueue after the queue had none) */ _last = 0;
   /** @internal waiting of waiters gone without a release event, charged to the next one */ _carry = 0;
   /** @internal the current interval's sampling weight (the fraction it was drawn at), 0 = not sampled */ _weight = 0;
   /** @internal queued waiters the block profile follows (they need the time their wait ends) */ _stamped = 0;
-  /** @internal the `labels` option of the current exclusive holder's acquisition, named by _heldBy */ _heldLabels: LabelSet | null = null;
-  /** @internal which acquisition _heldLabels belong to (the lock's generation then), -1 for none */ _heldBy = -1;
-  /** @internal the exclusive holder's record, when diagnostics are active */ _acq: Acquisition | null = null;
-  /** @internal the shared holders' records (RWMutex readers), oldest first */ _sharedAcqs: Set<Acquisition> | null = null;
+  /** @internal the exclusive holder's acquisition when it has one (diagnostics, or a labels option) */ _acq: Acquisition | null = null;
+  /** @internal the shared holders' tracked acquisitions (RWMutex readers), oldest first */ _sharedAcqs: Set<Acquisition> | null = null;
   /** @internal whether samples carry a `mode` label (read/write): RWMutex */ readonly _sides: boolean = false;
 
   /** @internal take the lock now if the rules allow it (nobody queued, compatible holders), else null */
-  abstract _tryTake(write: boolean, labels: LabelSet | null): Guard | null;
+  abstract _tryTake(write: boolean, acq: Acquisition | null): Guard | null;
   /** @internal a waiter left by abort; RWMutex may now admit readers */ _afterAbort(_w: Waiter): void {}
 
   /**
@@ -72,8 +70,9 @@ export abstract class ProfiledLock extends WaitQueue implements Holders {
       if (signal?.aborted) return Promise.reject(signal.reason);
     }
     if (diag.active) return this._lockTracked(write, signal, leaf, labels, skip, task);
-    const g = this._tryTake(write, labels);
-    return g !== null ? Promise.resolve(g) : this._wait(write, signal, leaf, labels);
+    const a = labels === null ? null : this._labelsOnly(write, labels);
+    const g = this._tryTake(write, a);
+    return g !== null ? Promise.resolve(g) : this._wait(write, signal, leaf, a);
   }
 
   /** @internal An acquisition with its record (diagnostics active): deadlock checks, then take or queue. */
@@ -81,9 +80,9 @@ export abstract class ProfiledLock extends WaitQueue implements Holders {
     const t = diag.deadlock !== 0 ? (task ?? taskOfCaller()) : null;
     if (t !== null) noteOrder(t, this, skip);
     const a = this._record(write, labels, skip, t);
-    const g = this._tryTake(write, labels);
+    const g = this._tryTake(write, a);
     if (g !== null) {
-      this._granted(a, g as GuardState);
+      this._granted(a);
       return Promise.resolve(g);
     }
     if (t !== null) {
@@ -91,15 +90,17 @@ export abstract class ProfiledLock extends WaitQueue implements Holders {
       if (refused !== null) return Promise.reject(refused); // nothing changed: not queued, not recorded
       t.waiting = a;
     }
-    return this._wait(write, signal, leaf, labels, a);
+    return this._wait(write, signal, leaf, a);
   }
 
-  /** @internal A new acquisition's record. */
+  /** @internal A new tracked acquisition's record. */
   _record(write: boolean, labels: LabelSet | null, skip: Method, task: Task | null): Acquisition {
     const holdWeight = drawHoldSample();
     return {
       lock: this,
       mode: this._modeOf(write),
+      tracked: true,
+      own: labels,
       state: 'waiting',
       since: sampling.now(),
       labels: eventLabels(labels),
@@ -111,17 +112,22 @@ export abstract class ProfiledLock extends WaitQueue implements Holders {
     };
   }
 
+  /** @internal The record of an acquisition that only carries its labels option. */
+  _labelsOnly(write: boolean, labels: LabelSet): Acquisition {
+    return { lock: this, mode: this._modeOf(write), tracked: false, own: labels, state: 'waiting', since: 0, labels: null, stack: null, task: null, holdWeight: 0, next: null, prev: null };
+  }
+
   /** @internal The lock's side for a lock() (write) or rLock() call. */
   _modeOf(write: boolean): LockMode {
     return write ? 'exclusive' : 'shared';
   }
 
-  /** @internal `a` was granted as guard `g` (g is null for tryLock). */
-  _granted(a: Acquisition, g: GuardState | null): void {
-    holdStarted(a);
-    if (g !== null) g._acq = a;
+  /** @internal `a` was granted (taken now, or handed to its waiter). */
+  _granted(a: Acquisition): void {
     if (a.mode === 'exclusive') this._acq = a;
-    else (this._sharedAcqs ??= new Set()).add(a);
+    if (!a.tracked) return;
+    holdStarted(a);
+    if (a.mode === 'shared') (this._sharedAcqs ??= new Set()).add(a);
     const t = a.task;
     if (t !== null) {
       if (t.waiting === a) t.waiting = null;
@@ -133,7 +139,7 @@ export abstract class ProfiledLock extends WaitQueue implements Holders {
   _tookTracked(write: boolean, skip: Method): void {
     const t = diag.deadlock !== 0 ? taskOfCaller() : null;
     if (t !== null) noteOrder(t, this, skip);
-    this._granted(this._record(write, null, skip, t), null);
+    this._granted(this._record(write, null, skip, t));
   }
 
   /** @internal `a` is released: out of the held list and its task; the hold profile records it if it follows it. */
@@ -141,20 +147,26 @@ export abstract class ProfiledLock extends WaitQueue implements Holders {
     if (a.mode === 'exclusive') {
       if (this._acq === a) this._acq = null;
     } else this._sharedAcqs?.delete(a);
+    if (!a.tracked) return;
     holdEnded(a);
     a.task?.held.delete(a);
     if (a.holdWeight !== 0) holdEvent(this.name, this._sides ? (a.mode === 'shared' ? 'read' : 'write') : null, a, sampling.now() - a.since);
   }
 
   /** @internal Queue a waiter; the promise settles when it is granted or aborted. */
-  _wait(write: boolean, signal: AbortSignal | undefined, leaf: string, labels: LabelSet | null = null, acq: Acquisition | null = null): Promise<Guard> {
+  _wait(write: boolean, signal: AbortSignal | undefined, leaf: string, acq: Acquisition | null = null): Promise<Guard> {
     // The executors capture no more than they must, so that V8 can inline them into lock() without a context
     // to allocate. (Tried and slower in the contended hand-off bench: one shared executor passing
     // the resolving function through a variable, and an executor closing over `signal` too.)
     const p = signal === undefined ? new Promise<Guard>((resolve) => this._enqueue(resolve)) : this._enqueueAbortable(signal);
     const w = this._tail!; // the executor ran synchronously and queued it last
+    // the lock's first waiter: into the list of locks with waiters. Here, not in _enqueue: there the call kept V8
+    // from inlining _enqueue into the executor, and the contended hand-off ran 10 % slower (bench: locks).
+    if (w.prev === null && !this._inContended) {
+      joinContended(this);
+      w._since = diag.coarseMs;
+    }
     if (!write) w._read = true;
-    if (labels !== null) w._labels = labels;
     if (acq !== null) w._acq = acq;
     return sampling.timing ? this._timeWait(p, w, leaf) : p;
   }
@@ -178,7 +190,7 @@ export abstract class ProfiledLock extends WaitQueue implements Holders {
     const times = t === -1 ? UNSTAMPED : { t, end: t, block: blockWeight !== 0 };
     w.times = times;
     this._timed++;
-    return blockWeight !== 0 ? blockWait(p, times, this.name, this._sides ? (w._read ? 'read' : 'write') : null, leaf, blockWeight, w._labels) : p;
+    return blockWeight !== 0 ? blockWait(p, times, this.name, this._sides ? (w._read ? 'read' : 'write') : null, leaf, blockWeight, w._acq === null ? null : w._acq.own) : p;
   }
 
   /**
@@ -232,8 +244,8 @@ export abstract class ProfiledLock extends WaitQueue implements Holders {
   /** @internal */
   _abort(w: Waiter, l: AbortLink): void {
     this._dequeue(w, false, 0);
-    const t = w._acq?.task;
-    if (t != null && t.waiting === w._acq) t.waiting = null;
+    const t = w._acq === null ? null : w._acq.task;
+    if (t !== null && t.waiting === w._acq) t.waiting = null;
     l.reject(l.list.signal.reason);
     this._afterAbort(w);
   }

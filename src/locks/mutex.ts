@@ -4,11 +4,10 @@
 // barge in between: tryLock() fails while anyone waits, and waiters are granted in the order lock() was called.
 
 import { declareLeaf } from '../profile/stack.js';
-import type { LabelSet } from '../profile/labels.js';
-import { diag } from '../diagnostics/acquisitions.js';
+import { diag, type Acquisition } from '../diagnostics/acquisitions.js';
 import { taskForScope } from '../diagnostics/deadlock.js';
 import { ProfiledLock } from './contention.js';
-import { checkFn, checkLockOptions, holding, type Guard, type LockOptions, type MutexOptions } from './options.js';
+import { checkFn, checkLockOptions, holding, holdingAs, type Guard, type LockOptions, type MutexOptions } from './options.js';
 import { grant, newGuard, type GuardState, type Waiter } from './waitqueue.js';
 
 const LEAF_UNLOCK = 'Mutex.unlock';
@@ -60,23 +59,15 @@ export class Mutex extends ProfiledLock {
     if (held !== null) this._releasedAcq(held);
     // a release event for the profiles only when counted waiting ends here (see src/locks/contention.ts)
     const event = this._timed !== 0 || this._carry !== 0;
-    const at = event ? this._releaseEvent(LEAF_UNLOCK, unlockMethod, this._heldBy === s ? this._heldLabels : null) : 0;
+    const at = event ? this._releaseEvent(LEAF_UNLOCK, unlockMethod, held === null ? null : held.own) : 0;
     const w = this._head;
     if (w === null) {
       this.#state = (s + 1) | 0;
       return;
     }
     this._dequeue(w, event, at);
-    const next = (this.#state = (s + 2) | 0);
-    if (w._labels !== null) this.#holdLabels(w._labels, next);
-    if (w._acq !== null) this._granted(w._acq, w);
-    grant(w, next);
-  }
-
-  /** The `labels` option of the acquisition `gen`: its release is recorded with them, even by unlock(). */
-  #holdLabels(labels: LabelSet, gen: number): void {
-    this._heldLabels = labels;
-    this._heldBy = gen;
+    if (w._acq !== null) this._granted(w._acq);
+    grant(w, (this.#state = (s + 2) | 0));
   }
 
   /** Runs `fn` holding the lock and returns its result; the lock is released on every exit path. */
@@ -85,16 +76,16 @@ export class Mutex extends ProfiledLock {
     if (bad !== null) return Promise.reject(bad);
     if (diag.deadlock === 0) return holding(this.lock(options), fn);
     const task = taskForScope(); // fn runs as the task that holds the lock
-    return holding(this._lockSlow(options, 'Mutex.withLock', true, LEAF_LOCK, withLockMethod, task), fn, task);
+    return holdingAs(this._lockSlow(options, 'Mutex.withLock', true, LEAF_LOCK, withLockMethod, task), fn, task);
   }
 
   /** @internal */
-  _tryTake(_write: boolean, labels: LabelSet | null): Guard | null {
+  _tryTake(_write: boolean, acq: Acquisition | null): Guard | null {
     const s = this.#state;
     if ((s & 1) === 1) return null;
     this.#state = s + 1;
-    if (labels !== null) this.#holdLabels(labels, s + 1);
-    return newGuard(this, s + 1, false, labels);
+    if (acq !== null) this._acq = acq; // its release is recorded with its labels, even by unlock()
+    return newGuard(this, s + 1, false, acq);
   }
 
   /** @internal */
@@ -115,7 +106,7 @@ export class Mutex extends ProfiledLock {
 
   /** @internal */
   _untracked(): { exclusive: number; shared: number } {
-    return { exclusive: (this.#state & 1) === 1 && this._acq === null ? 1 : 0, shared: 0 };
+    return { exclusive: (this.#state & 1) === 1 && (this._acq === null || !this._acq.tracked) ? 1 : 0, shared: 0 };
   }
 }
 

@@ -83,14 +83,22 @@ function isThenable(v: unknown): v is PromiseLike<unknown> {
   return ((typeof v === 'object' && v !== null) || typeof v === 'function') && typeof (v as PromiseLike<unknown>).then === 'function';
 }
 
-/**
- * @internal withLock/withRLock: runs fn holding what `acquired` resolves to, releasing on every exit path; as
- * `task` when deadlock detection scopes it (src/diagnostics/deadlock.ts).
- */
-export async function holding<T>(acquired: Promise<Guard>, fn: () => T | PromiseLike<T>, task: Task | null = null): Promise<Awaited<T>> {
+/** @internal withLock/withRLock: runs fn holding what `acquired` resolves to, releasing on every exit path. */
+export async function holding<T>(acquired: Promise<Guard>, fn: () => T | PromiseLike<T>): Promise<Awaited<T>> {
   const g = await acquired;
   try {
-    const r = task === null ? fn() : runAs(task, fn);
+    const r = fn();
+    return isThenable(r) ? await r : (r as Awaited<T>); // a synchronous fn costs no extra microtask
+  } finally {
+    g[Symbol.dispose]();
+  }
+}
+
+/** @internal holding(), with fn run as `task`: withLock under deadlock detection (src/diagnostics/deadlock.ts). */
+export async function holdingAs<T>(acquired: Promise<Guard>, fn: () => T | PromiseLike<T>, task: Task): Promise<Awaited<T>> {
+  const g = await acquired;
+  try {
+    const r = runAs(task, fn);
     return isThenable(r) ? await r : (r as Awaited<T>); // a synchronous fn costs no extra microtask
   } finally {
     g[Symbol.dispose]();

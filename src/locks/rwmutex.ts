@@ -5,11 +5,10 @@
 // reader queued ahead of the next writer, together. The last reader's rUnlock admits the head writer.
 
 import { declareLeaf } from '../profile/stack.js';
-import type { LabelSet } from '../profile/labels.js';
 import { diag, type Acquisition } from '../diagnostics/acquisitions.js';
 import { taskForScope } from '../diagnostics/deadlock.js';
 import { ProfiledLock } from './contention.js';
-import { checkFn, checkLockOptions, holding, type Guard, type LockOptions, type MutexOptions } from './options.js';
+import { checkFn, checkLockOptions, holding, holdingAs, type Guard, type LockOptions, type MutexOptions } from './options.js';
 import { grant, newGuard, type GuardState, type Waiter } from './waitqueue.js';
 
 const LEAF_UNLOCK = 'RWMutex.unlock';
@@ -86,7 +85,7 @@ export class RWMutex extends ProfiledLock {
     const held = this._acq;
     if (held !== null) this._releasedAcq(held);
     const event = this._timed !== 0 || this._carry !== 0;
-    const at = event ? this._releaseEvent(LEAF_UNLOCK, unlockMethod, this._heldBy === this.#gen ? this._heldLabels : null, 'write') : 0;
+    const at = event ? this._releaseEvent(LEAF_UNLOCK, unlockMethod, held === null ? null : held.own, 'write') : 0;
     this.#gen = (this.#gen + 1) | 0;
     this.#writer = false;
     this.#admit(event, at);
@@ -101,9 +100,8 @@ export class RWMutex extends ProfiledLock {
           : `mutexprof: rUnlock of ${this._describe()} with no reader`,
       );
     }
-    // a reader released without its guard: the oldest reader's record ends (readers share one count)
-    const oldest = this._sharedAcqs?.values().next().value ?? null;
-    this._readUnlocked(null, oldest);
+    // a reader released without its guard: the oldest tracked reader's record ends (readers share one count)
+    this._readUnlocked(this._sharedAcqs?.values().next().value ?? null, false);
   }
 
   /** Runs `fn` holding the write lock; released on every exit path. */
@@ -112,7 +110,7 @@ export class RWMutex extends ProfiledLock {
     if (bad !== null) return Promise.reject(bad);
     if (diag.deadlock === 0) return holding(this.lock(options), fn);
     const task = taskForScope(); // fn runs as the task that holds the lock
-    return holding(this._lockSlow(options, 'RWMutex.withLock', true, LEAF_LOCK, withLockMethod, task), fn, task);
+    return holdingAs(this._lockSlow(options, 'RWMutex.withLock', true, LEAF_LOCK, withLockMethod, task), fn, task);
   }
 
   /** Runs `fn` holding a read lock; released on every exit path. */
@@ -121,34 +119,31 @@ export class RWMutex extends ProfiledLock {
     if (bad !== null) return Promise.reject(bad);
     if (diag.deadlock === 0) return holding(this.rLock(options), fn);
     const task = taskForScope();
-    return holding(this._lockSlow(options, 'RWMutex.withRLock', false, LEAF_RLOCK, withRLockMethod, task), fn, task);
+    return holdingAs(this._lockSlow(options, 'RWMutex.withRLock', false, LEAF_RLOCK, withRLockMethod, task), fn, task);
   }
 
   /** @internal */
-  _tryTake(write: boolean, labels: LabelSet | null): Guard | null {
+  _tryTake(write: boolean, acq: Acquisition | null): Guard | null {
     if (this.#writer || this._head !== null) return null;
     if (write) {
       if (this.#readers !== 0) return null;
       this.#writer = true;
-      if (labels !== null) this.#holdLabels(labels);
-      return newGuard(this, this.#gen, false, labels);
+      if (acq !== null) this._acq = acq; // its release is recorded with its labels, even by unlock()
+      return newGuard(this, this.#gen, false, acq);
     }
     this.#readers++;
-    return newGuard(this, this.#session, true, labels);
+    return newGuard(this, this.#session, true, acq);
   }
 
-  /** The writer's `labels` option: its release is recorded with them, even by unlock(). */
-  #holdLabels(labels: LabelSet): void {
-    this._heldLabels = labels;
-    this._heldBy = this.#gen;
-  }
-
-  /** @internal One reader releases; `labels`, `acq`: its acquisition's, when released through its guard. */
-  _readUnlocked(labels: LabelSet | null, acq: Acquisition | null): void {
+  /**
+   * @internal One reader releases `acq`, its acquisition when known (released through its guard, or the oldest
+   * tracked one); `withLabels`: whether its labels option applies (not when released by rUnlock()).
+   */
+  _readUnlocked(acq: Acquisition | null, withLabels = true): void {
     if (--this.#readers === 0) this.#session = (this.#session + 1) | 0;
     if (acq !== null) this._releasedAcq(acq);
     const event = this._timed !== 0 || this._carry !== 0;
-    const at = event ? this._releaseEvent(LEAF_RUNLOCK, readUnlockedMethod, labels, 'read') : 0;
+    const at = event ? this._releaseEvent(LEAF_RUNLOCK, readUnlockedMethod, acq !== null && withLabels ? acq.own : null, 'read') : 0;
     if (this.#readers === 0) this.#admit(event, at);
   }
 
@@ -173,12 +168,11 @@ export class RWMutex extends ProfiledLock {
   #grant(w: Waiter): void {
     if (!w._read) {
       this.#writer = true;
-      if (w._labels !== null) this.#holdLabels(w._labels);
-      if (w._acq !== null) this._granted(w._acq, w);
+      if (w._acq !== null) this._granted(w._acq);
       grant(w, this.#gen);
     } else {
       this.#readers++;
-      if (w._acq !== null) this._granted(w._acq, w);
+      if (w._acq !== null) this._granted(w._acq);
       grant(w, this.#session);
     }
   }
@@ -193,7 +187,7 @@ export class RWMutex extends ProfiledLock {
     // session still running (else its acquisition was released by rUnlock() and a later reader's is not its).
     if (g._released || this.#readers === 0 || g._gen !== this.#session) throw this._alreadyReleased(true);
     g._released = true;
-    this._readUnlocked(g._labels, g._acq);
+    this._readUnlocked(g._acq);
   }
 
   /** @internal A queued writer gave up: readers queued behind it may be able to join the current ones. */
@@ -213,7 +207,7 @@ export class RWMutex extends ProfiledLock {
 
   /** @internal */
   _untracked(): { exclusive: number; shared: number } {
-    return { exclusive: this.#writer && this._acq === null ? 1 : 0, shared: this.#readers - (this._sharedAcqs?.size ?? 0) };
+    return { exclusive: this.#writer && (this._acq === null || !this._acq.tracked) ? 1 : 0, shared: this.#readers - (this._sharedAcqs?.size ?? 0) };
   }
 }
 

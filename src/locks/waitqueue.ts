@@ -10,8 +10,7 @@
 // listener per signal, queueing, leaving on grant and abort are O(1) per waiter, and the listener is removed
 // when the signal's last waiter leaves, so nothing keeps the signal (or an AbortSignal.timeout's timer) alive.
 
-import type { LabelSet } from '../profile/labels.js';
-import { diag, joinContended, leaveContended, type Acquisition, type TrackedLock } from '../diagnostics/acquisitions.js';
+import { diag, type Acquisition, type TrackedLock } from '../diagnostics/acquisitions.js';
 import type { Guard } from './options.js';
 
 /**
@@ -28,9 +27,7 @@ export interface GuardState extends Guard {
   _read: boolean;
   /** readers only (writers are named by _gen alone); on every guard so that all guards share one shape */
   _released: boolean;
-  /** the `labels` option of the acquisition, or null */
-  _labels: LabelSet | null;
-  /** the acquisition's record when diagnostics are active (src/diagnostics/acquisitions.ts), else null */
+  /** the acquisition's record, when it has one: diagnostics active, or a `labels` option (src/diagnostics/acquisitions.ts) */
   _acq: Acquisition | null;
 }
 
@@ -71,8 +68,8 @@ function disposeGuard(this: GuardState): void {
 }
 
 /** @internal */
-export function newGuard(lock: WaitQueue, gen: number, read: boolean, labels: LabelSet | null = null): GuardState {
-  return { _lock: lock, _gen: gen, _read: read, _released: false, _labels: labels, _acq: null, [Symbol.dispose]: disposeGuard };
+export function newGuard(lock: WaitQueue, gen: number, read: boolean, acq: Acquisition | null = null): GuardState {
+  return { _lock: lock, _gen: gen, _read: read, _released: false, _acq: acq, [Symbol.dispose]: disposeGuard };
 }
 
 function newWaiter(lock: WaitQueue, resolve: (g: Guard) => void): Waiter {
@@ -81,7 +78,6 @@ function newWaiter(lock: WaitQueue, resolve: (g: Guard) => void): Waiter {
     _gen: 0,
     _read: false,
     _released: false,
-    _labels: null,
     _acq: null,
     next: null,
     prev: null,
@@ -140,7 +136,7 @@ class SignalWaiters {
 const bySignal = new WeakMap<AbortSignal, SignalWaiters>();
 
 /** The FIFO queue and abort handling shared by every lock (which add the lock state and the accounting). */
-export abstract class WaitQueue implements TrackedLock {
+export abstract class WaitQueue {
   readonly name: string;
   /** @internal */ _head: Waiter | null = null;
   /** @internal */ _tail: Waiter | null = null;
@@ -170,10 +166,8 @@ export abstract class WaitQueue implements TrackedLock {
   _enqueue(resolve: (g: Guard) => void): Waiter {
     const w = newWaiter(this, resolve);
     w.prev = this._tail;
-    if (this._tail === null) {
-      this._head = w;
-      joinContended(this);
-    } else this._tail.next = w;
+    if (this._tail === null) this._head = w;
+    else this._tail.next = w;
     this._tail = w;
     this._size++;
     w._since = diag.coarseMs;
@@ -197,7 +191,7 @@ export abstract class WaitQueue implements TrackedLock {
     if (w.next === null) this._tail = w.prev;
     else w.next.prev = w.prev;
     w.next = w.prev = null;
-    if (--this._size === 0) leaveContended(this);
+    this._size--; // the list of locks with waiters drops this one later, if it stays empty (acquisitions.ts)
   }
 
   /** @internal w leaves its signal's list (it was granted) */

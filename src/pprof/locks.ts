@@ -91,7 +91,7 @@ export function registerLocksProfile(): void {
     text: dump,
     count: () => {
       let n = 0;
-      for (let l = diag.contended; l !== null; l = l._cnext) n++;
+      for (let l = diag.contended; l !== null; l = l._cnext) if (l._head !== null) n++;
       for (let a = diag.held; a !== null; a = a.next) n++;
       return n;
     },
