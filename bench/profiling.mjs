@@ -2,12 +2,22 @@
 import { performance } from 'node:perf_hooks';
 import { compare } from './harness.mjs';
 
-let Mutex, setMutexProfileFraction, setBlockProfileRate, lookup, configureProfiler;
+let lib, Mutex, setMutexProfileFraction, setBlockProfileRate, lookup, configureProfiler;
 const getMaxDepth = () => configureProfiler({}).maxDepth;
 
 const WORKERS = 16;
 
-function handOff(setup) {
+/** Resets every setting these rows change. */
+function allOff() {
+  setMutexProfileFraction(0);
+  setBlockProfileRate(0);
+  lib.setBlockProfileFraction(1);
+  lib.setLockTracking('off');
+  lib.setDeadlockDetection('off');
+  lib.setHoldProfileFraction(0);
+}
+
+function handOff(setup, workers = WORKERS) {
   return async (n) => {
     setup();
     const mu = new Mutex({ name: 'bench' });
@@ -18,11 +28,32 @@ function handOff(setup) {
         mu.unlock();
       }
     };
-    await Promise.all(Array.from({ length: WORKERS }, worker));
-    setMutexProfileFraction(0);
-    setBlockProfileRate(0);
+    await Promise.all(Array.from({ length: workers }, worker));
+    allOff();
   };
 }
+
+function uncontended(setup) {
+  return async (n) => {
+    setup();
+    const mu = new Mutex({ name: 'bench' });
+    for (let i = 0; i < n; i++) {
+      await mu.lock();
+      mu.unlock();
+    }
+    allOff();
+  };
+}
+
+/** What each diagnostics setting costs a lock+unlock (issue 10: tracking off and hold 0 cost nothing). */
+const DIAGNOSTICS = {
+  'all off': () => {},
+  "tracking 'on'": () => lib.setLockTracking('on'),
+  "tracking 'stacks'": () => lib.setLockTracking('stacks'),
+  "deadlock detection 'warn'": () => lib.setDeadlockDetection('warn'),
+  'hold fraction 100': () => lib.setHoldProfileFraction(100),
+  'hold fraction 1': () => lib.setHoldProfileFraction(1),
+};
 
 // One sampled mutex event, all in: the release path (stack capture) plus its deferred resolution (CallSites,
 // source maps, aggregation), for callers whose synchronous stack is 10, 30 or 60 distinct functions deep, at the
@@ -83,7 +114,8 @@ function b(i, d, f) {
 }
 
 /** @param lib the build to measure */
-export function use(lib) {
+export function use(build) {
+  lib = build;
   ({ Mutex, setMutexProfileFraction, setBlockProfileRate, lookup, configureProfiler } = lib);
 }
 
@@ -102,8 +134,26 @@ export async function profilingBenchmarks({ quick = false, lib } = {}) {
         'fraction 1': handOff(() => setMutexProfileFraction(1)),
         'block rate 1 (every wait)': handOff(() => setBlockProfileRate(1)),
         'block rate 1 ms': handOff(() => setBlockProfileRate(1_000_000)),
+        'block rate 10 ms, fraction 10 (recommended)': handOff(() => {
+          setBlockProfileRate(10_000_000);
+          lib.setBlockProfileFraction(10);
+        }),
       },
       { ops: 100_000 * k, baseline: 'fraction 0 (off)' },
+    ),
+  );
+  results.push(
+    await compare(
+      'uncontended lock+unlock by diagnostics setting',
+      Object.fromEntries(Object.entries(DIAGNOSTICS).map(([name, setup]) => [name, uncontended(setup)])),
+      { ops: 200_000 * k, baseline: 'all off' },
+    ),
+  );
+  results.push(
+    await compare(
+      `contended hand-off (${WORKERS} waiters) by diagnostics setting`,
+      Object.fromEntries(Object.entries(DIAGNOSTICS).map(([name, setup]) => [name, handOff(setup)])),
+      { ops: 100_000 * k, baseline: 'all off' },
     ),
   );
   results.push(await sampledEventCost(quick ? 5 : 15));

@@ -324,6 +324,42 @@ describe('deadlock detection', () => {
     expect(inversions[0].stacks.map((s) => s.map((f) => f.name).find((n) => n === 'aThenB' || n === 'bThenA'))).toEqual(['bThenA', 'aThenB']);
   });
 
+  test('sibling calls started together (Promise.all over a map), with lock() and using, are never one task', async () => {
+    setDeadlockDetection('throw');
+    const mu = new Mutex({ name: 'siblings' });
+    async function item(i: number): Promise<number> {
+      using _g = await mu.lock(); // every sibling's first lock() runs in the same synchronous run
+      await flush();
+      return i;
+    }
+    expect(await Promise.all([0, 1, 2, 3, 4, 5, 6, 7].map(item))).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    // and a setInterval's ticks share one context: the second tick is not the first one's task
+    const ticks: unknown[] = [];
+    await new Promise<void>((done) => {
+      let n = 0;
+      const timer = setInterval(() => {
+        const i = n++;
+        mu.lock().then(
+          (g) => setTimeout(() => (ticks.push(i), g[Symbol.dispose](), i === 2 && (clearInterval(timer), done())), 5),
+          (e: unknown) => (ticks.push(e), clearInterval(timer), done()),
+        );
+      }, 1);
+    });
+    expect(ticks).toEqual([0, 1, 2]);
+    expect(reports).toEqual([]);
+  });
+
+  test('a flow that takes a lock with lock() and asks again after an await: re-entry', async () => {
+    setDeadlockDetection('throw');
+    const mu = new Mutex({ name: 'bare-reentry' });
+    async function flow(): Promise<unknown> {
+      using _g = await mu.lock();
+      await flush();
+      return mu.lock().catch((e: unknown) => e);
+    }
+    expect(await flow()).toBeInstanceOf(DeadlockError);
+  });
+
   test('independent tasks that merely contend are never reported', async () => {
     setDeadlockDetection('throw');
     const mu = new Mutex({ name: 'busy' });

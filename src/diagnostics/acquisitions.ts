@@ -40,6 +40,8 @@ export interface Task {
   readonly held: Set<Acquisition>;
   /** the acquisition it is waiting for, if any */
   waiting: Acquisition | null;
+  /** the execution (async_hooks id) that entered it into its context, or -1 for a task scoped by run() */
+  readonly origin: number;
 }
 
 /**
@@ -85,8 +87,10 @@ interface Diagnostics {
   holdGap: number;
   /** running watchdogs that need holds tracked (watchLocks with holdMs) */
   watchers: number;
-  /** Whether acquisitions get records: read on every lock's fast path. */
+  /** Whether acquisitions take the slow path (records, or the hold profile's draw): read on every lock's fast path. */
   active: boolean;
+  /** Whether every acquisition gets a record (tracking, deadlock detection, a hold watchdog), not only those the hold profile follows. */
+  recordAll: boolean;
   /** Whether records capture the lock() stack. */
   stacks: boolean;
   contended: TrackedLock | null;
@@ -105,6 +109,7 @@ export const diag = shared<Diagnostics>('diagnostics', () => ({
   holdGap: 0,
   watchers: 0,
   active: false,
+  recordAll: false,
   stacks: false,
   contended: null,
   held: null,
@@ -115,7 +120,8 @@ export const diag = shared<Diagnostics>('diagnostics', () => ({
 
 /** @internal Recomputes what acquisitions need after a setting changed. */
 export function reactivate(): void {
-  diag.active = diag.tracking !== OFF || diag.deadlock !== 0 || diag.holdRate > 0 || diag.watchers > 0;
+  diag.recordAll = diag.tracking !== OFF || diag.deadlock !== 0 || diag.watchers > 0;
+  diag.active = diag.recordAll || diag.holdRate > 0;
   diag.stacks = diag.tracking === STACKS;
 }
 

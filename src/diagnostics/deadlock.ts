@@ -1,9 +1,13 @@
 // Async deadlock detection by async context, as go-deadlock and Linux's lockdep do it for threads.
 //
 // A task is an async context (AsyncLocalStorage): the acquisitions it holds and the one it waits for. withLock
-// and withRLock run their function as the task that holds the lock (AsyncLocalStorage.run, precisely scoped);
-// lock() and rLock() outside them mark the caller's context with enterWith (see "Tasks" in the README: a
-// context shared by unrelated work, such as a setInterval callback's, then counts as one task while it holds).
+// and withRLock run their function as the task that holds the lock (AsyncLocalStorage.run, precisely scoped).
+// lock() and rLock() outside them mark the rest of the caller's context with a task (enterWith), which later
+// code of the same flow finds after its next await. enterWith marks the whole synchronous run it happens in, and
+// that run may be shared: the prefixes of sibling async calls started together (Promise.all over a map), the
+// requests of one keep-alive connection, the ticks of one setInterval. So a task found in the context counts only
+// in another execution than the one that made it (async_hooks.executionAsyncId differs), and only while it holds
+// or waits for something; otherwise the caller gets a task of its own.
 // Work a holder starts without awaiting (a detached setImmediate, an event handler) inherits its context and so
 // counts as the holder: lock() there on a lock the holder holds is reported as re-entry — a deadlock if the
 // holder awaits that work. Start such work with `detachedTask(fn)` to make it a task of its own.
@@ -18,7 +22,7 @@
 // call proceeds; 'throw' rejects the lock() that would close a cycle or re-enter, at once, with DeadlockError,
 // and changes nothing for any other waiter or holder. Independent tasks that merely contend form no cycle.
 
-import { AsyncLocalStorage } from 'node:async_hooks';
+import { AsyncLocalStorage, executionAsyncId } from 'node:async_hooks';
 import { channel } from 'node:diagnostics_channel';
 import { shared } from '../shared.js';
 import { capture, resolve, type Captured, type Frame } from '../profile/stack.js';
@@ -84,27 +88,33 @@ export function setDeadlockDetection(mode: 'off' | 'warn' | 'throw'): 'off' | 'w
   return previous;
 }
 
-function newTask(): Task {
-  return { id: order.nextTask++, held: new Set(), waiting: null };
+/** `origin`: the execution that entered it with enterWith, or SCOPED for a task run() scopes. */
+function newTask(origin: number): Task {
+  return { id: order.nextTask++, held: new Set(), waiting: null, origin };
 }
 
-/**
- * @internal The caller's task for a lock() outside withLock: the context's, or a new one entered into the rest of
- * the caller's context. A context's task that holds and waits for nothing is replaced rather than reused, which
- * keeps a context shared by unrelated work (a keep-alive socket's, a timer's) from tying them together.
- */
-export function taskOfCaller(): Task {
+const SCOPED = -1;
+
+/** The context's task, if it is the caller's (see the top of this file), else null. */
+function contextTask(): Task | null {
   const t = order.tasks.getStore();
-  if (t !== undefined && (t.held.size > 0 || t.waiting !== null)) return t;
-  const fresh = newTask();
+  if (t === undefined) return null;
+  if (t.origin === SCOPED) return t;
+  return t.origin !== executionAsyncId() && (t.held.size > 0 || t.waiting !== null) ? t : null;
+}
+
+/** @internal The caller's task for a lock() outside withLock: the context's, or a new one entered into it. */
+export function taskOfCaller(): Task {
+  const t = contextTask();
+  if (t !== null) return t;
+  const fresh = newTask(executionAsyncId());
   order.tasks.enterWith(fresh);
   return fresh;
 }
 
-/** @internal The task withLock runs its function as: the caller's if it holds or waits for anything, else a new one. */
+/** @internal The task withLock runs its function as: the caller's, or a new one. */
 export function taskForScope(): Task {
-  const t = order.tasks.getStore();
-  return t !== undefined && (t.held.size > 0 || t.waiting !== null) ? t : newTask();
+  return contextTask() ?? newTask(SCOPED);
 }
 
 /** @internal Runs fn as `task` (withLock's function). */
@@ -119,7 +129,7 @@ export function runAs<T>(task: Task, fn: () => T): T {
  */
 export function detachedTask<T>(fn: () => T): T {
   if (typeof fn !== 'function') throw new TypeError(`mutexprof: detachedTask(fn): fn must be a function, got ${typeof fn}`);
-  return order.tasks.run(newTask(), fn);
+  return order.tasks.run(newTask(SCOPED), fn);
 }
 
 /** The tasks a waiter of `lock` (mode `mode`, queued after `upTo` if given, else last) waits for. */
@@ -178,16 +188,23 @@ function blocking(l: TrackedLock & Holders): Acquisition | null {
  * and in 'throw' mode return the error to reject with (nothing has changed yet). `skip` is the lock() method.
  */
 export function checkWait(task: Task, lock: TrackedLock & Holders, mode: LockMode, skip: (...args: never[]) => unknown): DeadlockError | null {
-  // depth-first over the wait-for graph, remembering the path of locks
+  // A task that holds nothing closes no cycle: nobody can be waiting for it (a waiter behind it in a queue waits
+  // for it, but it does not wait for that one). Most waits end here, before any search.
+  if (task.held.size === 0) return null;
+  // Depth-first over the wait-for graph, remembering the path of locks. Each lock is scanned once: a task that
+  // waits for a lock already scanned is blocked by tasks of that scan (holders, or waiters ahead of it), so the
+  // search is linear in the waiters, not quadratic in one lock's queue.
   const path: Array<TrackedLock & Holders> = [lock];
   const seen = new Set<Task>();
+  const scanned = new Set<TrackedLock>([lock]);
   const search = (l: TrackedLock & Holders, m: LockMode, upTo: Acquisition | null): boolean => {
     for (const b of blockers(l, m, upTo)) {
       if (b === task) return true;
       if (seen.has(b)) continue;
       seen.add(b);
       const w = b.waiting;
-      if (w === null) continue;
+      if (w === null || scanned.has(w.lock)) continue;
+      scanned.add(w.lock);
       const next = w.lock as TrackedLock & Holders;
       path.push(next);
       if (search(next, w.mode, w)) return true;

@@ -75,11 +75,20 @@ export abstract class ProfiledLock extends WaitQueue {
     return g !== null ? Promise.resolve(g) : this._wait(write, signal, leaf, a);
   }
 
-  /** @internal An acquisition with its record (diagnostics active): deadlock checks, then take or queue. */
+  /**
+   * @internal An acquisition while diagnostics are active: deadlock checks, then take or queue, with a record
+   * (every acquisition's, or with the hold profile alone, those it follows).
+   */
   _lockTracked(write: boolean, signal: AbortSignal | undefined, leaf: string, labels: LabelSet | null, skip: Method, task: Task | null): Promise<Guard> {
+    const holdWeight = drawHoldSample();
+    if (holdWeight === 0 && !diag.recordAll) {
+      const a = labels === null ? null : this._labelsOnly(write, labels);
+      const g = this._tryTake(write, a);
+      return g !== null ? Promise.resolve(g) : this._wait(write, signal, leaf, a);
+    }
     const t = diag.deadlock !== 0 ? (task ?? taskOfCaller()) : null;
     if (t !== null) noteOrder(t, this, skip);
-    const a = this._record(write, labels, skip, t);
+    const a = this._record(write, labels, skip, t, holdWeight);
     const g = this._tryTake(write, a);
     if (g !== null) {
       this._granted(a);
@@ -94,8 +103,7 @@ export abstract class ProfiledLock extends WaitQueue {
   }
 
   /** @internal A new tracked acquisition's record. */
-  _record(write: boolean, labels: LabelSet | null, skip: Method, task: Task | null): Acquisition {
-    const holdWeight = drawHoldSample();
+  _record(write: boolean, labels: LabelSet | null, skip: Method, task: Task | null, holdWeight: number): Acquisition {
     return {
       lock: this,
       mode: this._modeOf(write),
@@ -137,9 +145,11 @@ export abstract class ProfiledLock extends WaitQueue {
 
   /** @internal tryLock()/tryRLock() succeeded while diagnostics are active. */
   _tookTracked(write: boolean, skip: Method): void {
+    const holdWeight = drawHoldSample();
+    if (holdWeight === 0 && !diag.recordAll) return;
     const t = diag.deadlock !== 0 ? taskOfCaller() : null;
     if (t !== null) noteOrder(t, this, skip);
-    this._granted(this._record(write, null, skip, t));
+    this._granted(this._record(write, null, skip, t, holdWeight));
   }
 
   /** @internal `a` is released: out of the held list and its task; the hold profile records it if it follows it. */
