@@ -3,9 +3,10 @@ import { defineConfig } from 'tsup';
 
 const { version } = JSON.parse(readFileSync('package.json', 'utf8')) as { version: string };
 
-// One bundle per format: dist/index.js (ESM) and dist/index.cjs (CommonJS), each with its declarations.
+// One bundle per entry and format: dist/index.js (ESM), dist/index.cjs (CommonJS), dist/async-mutex.{js,cjs}
+// (the drop-in), each with its declarations. The bundles share no module, only state (src/shared.ts).
 export default defineConfig({
-  entry: { index: 'src/index.ts' },
+  entry: { index: 'src/index.ts', 'async-mutex': 'src/async-mutex/index.ts' },
   format: ['esm', 'cjs'],
   dts: true,
   sourcemap: true,

@@ -52,6 +52,7 @@ export async function boundsBenchmarks({ lib, dist, label = 'mutexprof', quick =
   const heap = (kind) => JSON.parse(execFileSync(process.execPath, ['--expose-gc', heapScript, kind, String(quick ? events / 10 : events), dist], { encoding: 'utf8' }));
   const stacks = heap('stacks');
   const labels = heap('labels');
+  const keys = lib.KeyedMutex ? JSON.parse(execFileSync(process.execPath, ['--expose-gc', heapScript, 'keys', String(quick ? 100_000 : 1_000_000), dist], { encoding: 'utf8' })) : null;
   const k = (quick ? events / 10 : events).toLocaleString('en');
   results.push({
     title: `${label}: heap held by the mutex profile after ${k} events (default maxEntries 10 000; ratio: to the 30 MB bound)`,
@@ -62,5 +63,13 @@ export async function boundsBenchmarks({ lib, dist, label = 'mutexprof', quick =
       { impl: `${k} distinct label sets (${labels.samples} samples)`, ns: labels.heapMB, ratio: labels.heapMB / 30 },
     ],
   });
+  if (keys !== null) {
+    results.push({
+      title: `${label}: heap after ${(quick ? 100_000 : 1_000_000).toLocaleString('en')} distinct KeyedMutex keys, each locked and released once (issue 11: where it started)`,
+      baseline: 'MB',
+      unit: 'MB',
+      rows: [{ impl: `heap growth (keys kept: ${keys.size})`, ns: keys.heapMB, ratio: 1 }],
+    });
+  }
   return results;
 }

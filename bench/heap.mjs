@@ -1,6 +1,7 @@
-// Heap held by a profile after many distinct stacks or label sets, in a process of its own (a clean heap):
-//   node --expose-gc bench/heap.mjs <stacks|labels> <events> [dist dir]
-// Prints one JSON line: { heapMB, samples, comments }.
+// Heap held after many distinct stacks or label sets (by the mutex profile), or keys (by a KeyedMutex), in a
+// process of its own (a clean heap):
+//   node --expose-gc bench/heap.mjs <stacks|labels|keys> <events> [dist dir]
+// Prints one JSON line: { heapMB, samples, comments } (keys: { heapMB, size }).
 import { pathToFileURL } from 'node:url';
 import { resolve } from 'node:path';
 
@@ -27,6 +28,20 @@ const settle = async () => {
   if (s === null || s === undefined) lookup('mutex').count(); // an older build: count() drained
   return s;
 };
+
+if (kind === 'keys') {
+  // 1 000 000 distinct keys, each locked and released once: a free key holds no memory
+  const keyed = new lib.KeyedMutex({ name: 'heap' });
+  const once = async (i) => (await keyed.lock(`user-${i}`))[Symbol.dispose]();
+  for (let i = 0; i < 1000; i++) await once(i);
+  globalThis.gc();
+  const before = process.memoryUsage().heapUsed;
+  for (let i = 0; i < events; i++) await once(i);
+  await new Promise((r) => setTimeout(r, 50)); // the list of contended locks is pruned by a 10 ms tick
+  globalThis.gc();
+  console.log(JSON.stringify({ heapMB: (process.memoryUsage().heapUsed - before) / 2 ** 20, size: keyed.size }));
+  process.exit(0);
+}
 
 setMutexProfileFraction(1);
 const mu = new Mutex({ name: 'heap' });

@@ -2,6 +2,8 @@
 // Each implementation runs its own compiled copy of each scenario (compileFor), so none shares a call site.
 import { Mutex as AsyncMutex, tryAcquire } from 'async-mutex';
 import AwaitLock from 'await-lock';
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { FloorGuardLock, FloorLock, FloorRWLock } from './floor.mjs';
 import { compare, compileFor } from './harness.mjs';
 
@@ -9,7 +11,7 @@ const noop = () => {};
 
 // One lock+unlock, as each implementation's users write it (`l` is the lock). With a baseline build, its rows
 // stand beside this build's, measured in the same rounds.
-function lockImplsFor({ Mutex }, baseline) {
+function lockImplsFor({ Mutex, Semaphore, KeyedMutex }, baseline) {
   const mine = (label, { Mutex: M }) => ({
     [`${label} lock/unlock`]: [() => new M({ name: 'bench' }), 'await l.lock(); l.unlock();'],
     [`${label} using guard`]: [() => new M({ name: 'bench' }), 'const g = await l.lock(); g[Symbol.dispose]();'],
@@ -20,6 +22,8 @@ function lockImplsFor({ Mutex }, baseline) {
     'floor + guard (reference)': [() => new FloorGuardLock(), 'const g = await l.lock(); g[Symbol.dispose]();'],
     ...mine('mutexprof', { Mutex }),
     ...(baseline ? mine(`mutexprof @${baseline.rev}`, baseline.lib) : {}),
+    'mutexprof Semaphore(1)': [() => new Semaphore(1, { name: 'bench' }), 'const g = await l.acquire(); g[Symbol.dispose]();'],
+    'mutexprof KeyedMutex, one key': [() => new KeyedMutex({ name: 'bench' }), "const g = await l.lock('hot'); g[Symbol.dispose]();"],
     'await-lock': [() => new AwaitLock(), 'await l.acquireAsync(); l.release();'],
     'async-mutex acquire/release': [() => new AsyncMutex(), 'const release = await l.acquire(); release();'],
     'async-mutex runExclusive': [() => new AsyncMutex(), 'await l.runExclusive(noop);'],
@@ -38,6 +42,39 @@ const contended = (workers) => (op) => `
   const running = [];
   for (let i = 0; i < ${workers}; i++) running.push(worker());
   await Promise.all(running);`;
+
+/**
+ * The drop-in against async-mutex in every async-mutex scenario of this file, its ratio to async-mutex in each
+ * (issue 11's goal: at most 0.2×).
+ */
+export async function dropInBenchmarks({ quick = false, dropIn } = {}) {
+  const k = quick ? 0.1 : 1;
+  const pair = (op, tryOp) => ({
+    'async-mutex': [() => new AsyncMutex(), op, tryOp],
+    'mutexprof/async-mutex': [() => new dropIn.Mutex({ name: 'bench' }), op, tryOp],
+  });
+  const results = [];
+  const group = async (title, body, ops, op) => {
+    const impls = Object.fromEntries(Object.entries(pair(op)).map(([name, [make]]) => [name, compileFor({ l: make(), noop, tryAcquire: name === 'async-mutex' ? tryAcquire : dropIn.tryAcquire }, body(op))]));
+    results.push(await compare(title, impls, { ops: ops * k, baseline: 'async-mutex' }));
+  };
+  const acquireRelease = 'const release = await l.acquire(); release();';
+  const runExclusive = 'await l.runExclusive(noop);';
+  await group('async-mutex scenarios: uncontended acquire/release', uncontended, 200_000, acquireRelease);
+  await group('async-mutex scenarios: uncontended runExclusive', uncontended, 200_000, runExclusive);
+  await group('async-mutex scenarios: tryAcquire (async)', (op) => `const t = tryAcquire(l); for (let i = 0; i < n; i++) { ${op} }`, 200_000, '(await t.acquire())();');
+  for (const workers of [16, 1000]) {
+    await group(`async-mutex scenarios: contended hand-off, ${workers} waiters, acquire/release`, contended(workers), 200_000, acquireRelease);
+    await group(`async-mutex scenarios: contended hand-off, ${workers} waiters, runExclusive`, contended(workers), 200_000, runExclusive);
+  }
+  return results;
+}
+
+/** bench/kinds.mjs in a process of its own. */
+export function kindBenchmarks({ quick = false, dist }) {
+  const script = fileURLToPath(new URL('./kinds.mjs', import.meta.url));
+  return JSON.parse(execFileSync(process.execPath, [script, dist, ...(quick ? ['--quick'] : [])], { encoding: 'utf8' }));
+}
 
 export async function lockBenchmarks({ quick = false, lib, baseline = null } = {}) {
   const { Mutex, RWMutex } = lib;

@@ -31,8 +31,11 @@ if (rev) {
 console.log(`mutexprof benchmarks — Node ${process.version}, ${new Date().toISOString().slice(0, 10)}${quick ? ' (quick)' : ''}${rev ? `, beside ${rev}` : ''}`);
 const results = [];
 if (run('locks')) {
-  const { lockBenchmarks } = await import('./locks.mjs');
+  const { lockBenchmarks, dropInBenchmarks, kindBenchmarks } = await import('./locks.mjs');
+  results.push(...kindBenchmarks({ quick, dist }));
   results.push(...(await lockBenchmarks({ quick, lib, baseline })));
+  const dropIn = await import(pathToFileURL(dist + '/async-mutex.js').href);
+  results.push(...(await dropInBenchmarks({ quick, dropIn })));
 }
 if (run('profiling')) {
   const { profilingBenchmarks } = await import('./profiling.mjs');

@@ -2,11 +2,12 @@
 //
 // Layers, data flowing one way (each a folder):
 //   locks/        the locks: FIFO queue and abort (waitqueue), the contended path and its accounting
-//                 (contention), Mutex, RWMutex; they report events to →
+//                 (contention), Mutex, RWMutex, Semaphore, KeyedMutex; they report events to →
 //   profile/      the recording: sampling decisions, stack capture and resolution, labels, the bounded recorder;
 //   diagnostics/  the live state: acquisition records, queryLocks, the stall watchdog, deadlock detection →
 //   pprof/        the registry of profiles and their encodings (protobuf, legacy text) →
 //   http/         /debug/pprof: the endpoint, and the three ways to mount it.
+// async-mutex/ is the drop-in for async-mutex (its own entry point, mutexprof/async-mutex).
 // Process-wide state lives in src/shared.ts, so that every copy of mutexprof in a process shares one profiler.
 
 import { registerRecordedProfiles } from './pprof/recorded.js';
@@ -14,6 +15,8 @@ import { registerLocksProfile } from './pprof/locks.js';
 
 export { Mutex } from './locks/mutex.js';
 export { RWMutex } from './locks/rwmutex.js';
+export { Semaphore, type AcquireOptions } from './locks/semaphore.js';
+export { KeyedMutex, type KeyedMutexOptions, type LockKey } from './locks/keyed.js';
 export type { Guard, LockOptions, MutexOptions } from './locks/options.js';
 export { setMutexProfileFraction, setBlockProfileRate, setBlockProfileFraction } from './profile/sampling.js';
 export { configureProfiler, type ProfilerConfig } from './profile/recorder.js';

@@ -25,6 +25,8 @@ export interface TrackedLock {
   readonly name: string;
   /** 'Mutex', 'RWMutex', 'Semaphore', … */
   _kind(): string;
+  /** the leaf frame's name for an acquisition of this side ('Mutex.lock', 'RWMutex.rLock', …) */
+  _leafFor(mode: LockMode): string;
   _id: number;
   /** the contended list's links */
   _cnext: TrackedLock | null;
@@ -67,6 +69,8 @@ export interface Acquisition {
   readonly task: Task | null;
   /** the hold profile's weight for it (its fraction when drawn), 0 when not followed */
   readonly holdWeight: number;
+  /** a Semaphore's permits, else undefined */
+  readonly weight?: number;
   /** the held list's links */
   next: Acquisition | null;
   prev: Acquisition | null;

@@ -161,7 +161,7 @@ function linkOf(a: Acquisition): DeadlockLink {
     kind: a.lock._kind(),
     mode: a.mode,
     holderLabels: labels,
-    holderStack: a.stack === null ? null : resolve(a.stack, `${a.lock._kind()}.${a.mode === 'shared' ? 'rLock' : 'lock'}`),
+    holderStack: a.stack === null ? null : resolve(a.stack, a.lock._leafFor(a.mode)),
   };
 }
 
@@ -221,7 +221,7 @@ export function checkWait(task: Task, lock: TrackedLock & Holders, mode: LockMod
   const message = reentry
     ? `mutexprof: deadlock: ${mode === 'shared' ? 'rLock' : 'lock'}() of ${describe(lock)} in an async context that already holds it (re-entry): it can never be granted`
     : `mutexprof: deadlock: ${mode === 'shared' ? 'rLock' : 'lock'}() of ${describe(lock)} would close a wait cycle: ${[...path, lock].map(describe).join(' → ')}`;
-  const here = resolve(capture(skip), `${lock._kind()}.${mode === 'shared' ? 'rLock' : 'lock'}`);
+  const here = resolve(capture(skip), lock._leafFor(mode));
   report({ kind: reentry ? 'reentry' : 'cycle', message, cycle: links, stacks: [here] });
   return diag.deadlock === 2 ? new DeadlockError(message, links) : null;
 }
@@ -248,16 +248,26 @@ export function noteOrder(task: Task, lock: TrackedLock, skip: (...args: never[]
     const pair = from < to ? `${from}:${to}` : `${to}:${from}`;
     if (reverse !== undefined && !order.reported.has(pair)) {
       order.reported.add(pair);
-      const kind = lock._kind();
       const message = `mutexprof: potential deadlock: ${describe(a.lock)} and ${describe(lock)} are taken in both orders (lock-order inversion)`;
       report({
         kind: 'inversion',
         message,
         cycle: [],
-        stacks: [resolve(here, `${kind}.lock`), resolve(reverse, `${a.lock._kind()}.lock`)],
+        stacks: [resolve(here, lock._leafFor('exclusive')), resolve(reverse, a.lock._leafFor('exclusive'))],
       });
     }
   }
+}
+
+/**
+ * @internal A wait that can never be granted, found by the lock itself (a Semaphore asked for more permits than it
+ * leaves its own holder): reported as re-entry; in 'throw' mode, the error to reject with.
+ */
+export function refuse(lock: TrackedLock, what: string, skip: (...args: never[]) => unknown): DeadlockError | null {
+  const message = `mutexprof: deadlock: ${what}`;
+  const links: DeadlockLink[] = [{ lock: lock.name, kind: lock._kind(), mode: 'shared', holderLabels: lock.name === '' ? {} : { lock: lock.name }, holderStack: null }];
+  report({ kind: 'reentry', message, cycle: links, stacks: [resolve(capture(skip), lock._leafFor('shared'))] });
+  return diag.deadlock === 2 ? new DeadlockError(message, links) : null;
 }
 
 function report(r: DeadlockReport): void {

@@ -23,6 +23,8 @@ export interface LockState {
   readonly stack: readonly Frame[] | null;
   /** the same number for all holders and waiters of one lock */
   readonly lockId: number;
+  /** a Semaphore's permits held or asked for (when known) */
+  readonly weight?: number;
 }
 
 /** @internal What queryLocks and the watchdog need of a lock beyond its queue. */
@@ -70,9 +72,6 @@ function labelsOf(lock: TrackedLock, a: { labels: { pairs: ReadonlyArray<readonl
   return out;
 }
 
-function leafOf(lock: TrackedLock, mode: LockMode): string {
-  return `${lock._kind()}.${mode === 'shared' ? 'rLock' : 'lock'}`;
-}
 
 /** @internal One acquisition's state now. */
 export function stateOf(a: Acquisition, nowNs: number): LockState {
@@ -82,7 +81,8 @@ export function stateOf(a: Acquisition, nowNs: number): LockState {
     mode: a.mode,
     ageMs: (nowNs - a.since) / 1e6,
     labels: labelsOf(a.lock, a),
-    stack: a.stack === null ? null : resolve(a.stack, leafOf(a.lock, a.mode)),
+    stack: a.stack === null ? null : resolve(a.stack, a.lock._leafFor(a.mode)),
+    ...(a.weight === undefined ? {} : { weight: a.weight }),
     lockId: lockId(a.lock),
   };
 }

@@ -103,8 +103,9 @@ export abstract class ProfiledLock extends WaitQueue {
   }
 
   /** @internal A new tracked acquisition's record. */
-  _record(write: boolean, labels: LabelSet | null, skip: Method, task: Task | null, holdWeight: number): Acquisition {
+  _record(write: boolean, labels: LabelSet | null, skip: Method, task: Task | null, holdWeight: number, weight?: number): Acquisition {
     return {
+      weight,
       lock: this,
       mode: this._modeOf(write),
       tracked: true,
@@ -144,12 +145,12 @@ export abstract class ProfiledLock extends WaitQueue {
   }
 
   /** @internal tryLock()/tryRLock() succeeded while diagnostics are active. */
-  _tookTracked(write: boolean, skip: Method): void {
+  _tookTracked(write: boolean, skip: Method, weight?: number): void {
     const holdWeight = drawHoldSample();
     if (holdWeight === 0 && !diag.recordAll) return;
     const t = diag.deadlock !== 0 ? taskOfCaller() : null;
     if (t !== null) noteOrder(t, this, skip);
-    this._granted(this._record(write, null, skip, t, holdWeight));
+    this._granted(this._record(write, null, skip, t, holdWeight, weight));
   }
 
   /** @internal `a` is released: out of the held list and its task; the hold profile records it if it follows it. */
@@ -181,8 +182,20 @@ export abstract class ProfiledLock extends WaitQueue {
     return sampling.timing ? this._timeWait(p, w, leaf) : p;
   }
 
+  /**
+   * @internal A waiter whose promise is settled elsewhere (the async-mutex drop-in's queue): listed and accounted
+   * as this lock's own.
+   */
+  _counted<T>(p: Promise<T>, w: Waiter, leaf: string): Promise<T> {
+    if (w.prev === null && !this._inContended) {
+      joinContended(this);
+      w._since = diag.coarseMs;
+    }
+    return sampling.timing ? this._timeWait(p, w, leaf) : p;
+  }
+
   /** @internal Profiling is on: w's waiting counts. */
-  _timeWait(p: Promise<Guard>, w: Waiter, leaf: string): Promise<Guard> {
+  _timeWait<T>(p: Promise<T>, w: Waiter, leaf: string): Promise<T> {
     let t = -1; // timed, but no timestamp needed (the clock is positive)
     if (this._timed === 0 && this._carry === 0) {
       this._weight = drawMutexSample(); // a fresh interval

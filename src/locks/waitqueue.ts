@@ -157,6 +157,10 @@ export abstract class WaitQueue {
 
   /** @internal */ abstract _describe(): string;
   /** @internal 'Mutex', 'RWMutex', … */ abstract _kind(): string;
+  /** @internal the leaf frame's name for an acquisition of this side */
+  _leafFor(mode: 'exclusive' | 'shared'): string {
+    return `${this._kind()}.${mode === 'shared' ? 'rLock' : 'lock'}`;
+  }
   /** @internal releases g's acquisition, or throws if it is already released */
   abstract _disposeGuard(g: GuardState): void;
   /** @internal a waiter's signal aborted: it leaves the queue and its promise rejects */

@@ -196,7 +196,9 @@ function methodPosition(name: string, method: (...args: never[]) => unknown): Po
   let error: unknown = null;
   Error.stackTraceLimit = 10;
   try {
-    (method as (this: unknown) => unknown).call(receiver);
+    const r = (method as (this: unknown) => unknown).call(receiver);
+    // an async method rejects instead of throwing: keep that from going unhandled (its position stays unknown)
+    if (r instanceof Promise) r.catch(() => {});
   } catch (e) {
     error = e;
   } finally {

@@ -1,0 +1,207 @@
+// Semaphore: weighted, FIFO, as Go's golang.org/x/sync/semaphore. A waiter at the head that needs more permits
+// than are free blocks the smaller requests behind it (no starvation of large requests); releases grant waiters
+// in order while they fit.
+//
+// Profiled as the locks are (src/locks/contention.ts): a release that lets waiting end (it grants a waiter) is a
+// mutex-profile event charged to the releaser, with the same delay rule, so the mutex = block identity holds;
+// waiters are in the block profile; the `lock` label is the semaphore's name.
+
+import { declareLeaf } from '../profile/stack.js';
+import { diag, drawHoldSample, type Acquisition } from '../diagnostics/acquisitions.js';
+import { taskOfCaller, noteOrder, refuse } from '../diagnostics/deadlock.js';
+import { ProfiledLock } from './contention.js';
+import { checkFn, checkLockOptions, checkOptions, describeValue, holding, optionLabels, type Guard, type LockOptions, type MutexOptions } from './options.js';
+import { grant, newGuard, type GuardState, type Waiter } from './waitqueue.js';
+
+const LEAF_ACQUIRE = 'Semaphore.acquire';
+const LEAF_RELEASE = 'Semaphore.release';
+
+/** Options of Semaphore.acquire and withPermit. */
+export interface AcquireOptions extends LockOptions {
+  /** Permits to take (a positive integer, at most the semaphore's permits). Default 1. */
+  weight?: number;
+}
+
+function checkWeight(method: string, weight: unknown, permits: number): number {
+  if (weight === undefined) return 1;
+  if (typeof weight !== 'number' || !Number.isSafeInteger(weight) || weight < 1) {
+    throw new RangeError(`mutexprof: ${method}: weight must be a positive integer, got ${describeValue(weight)}`);
+  }
+  if (weight > permits) throw new RangeError(`mutexprof: ${method}: weight ${weight} is more than the semaphore's ${permits} permits: it could never be granted`);
+  return weight;
+}
+
+export class Semaphore extends ProfiledLock {
+  /** The permits the semaphore was made with. */
+  readonly permits: number;
+  #available: number;
+
+  constructor(permits: number, options?: MutexOptions) {
+    if (typeof permits !== 'number' || !Number.isSafeInteger(permits) || permits < 1) {
+      throw new RangeError(`mutexprof: new Semaphore(permits): permits must be a positive integer, got ${describeValue(permits)}`);
+    }
+    super(checkLockOptions(options, 'Semaphore'));
+    this.permits = permits;
+    this.#available = permits;
+  }
+
+  /** Permits free now. */
+  get available(): number {
+    return this.#available;
+  }
+
+  /**
+   * Waits for `weight` permits (default 1). Resolves to a guard whose `[Symbol.dispose]()` releases exactly that
+   * weight, once: `using _ = await sem.acquire()`. Bad input rejects and changes nothing.
+   */
+  acquire(options?: AcquireOptions): Promise<Guard> {
+    if (options === undefined && !diag.active) {
+      // one permit, no options: take it, or queue for it
+      if (this.#available !== 0 && this._head === null) {
+        this.#available--;
+        return Promise.resolve(newGuard(this, 1, false));
+      }
+      const p = this._wait(true, undefined, LEAF_ACQUIRE);
+      this._tail!._gen = 1;
+      return p;
+    }
+    let weight: number;
+    let signal: AbortSignal | undefined;
+    let labels = null;
+    try {
+      signal = checkOptions(options, 'Semaphore.acquire');
+      weight = checkWeight('Semaphore.acquire', options?.weight, this.permits);
+      labels = optionLabels(options, 'Semaphore.acquire');
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    let a: Acquisition | null = labels === null ? null : this._labelsOnly(false, labels);
+    if (diag.active) {
+      const holdWeight = drawHoldSample();
+      if (holdWeight !== 0 || diag.recordAll) {
+        const t = diag.deadlock !== 0 ? taskOfCaller() : null;
+        if (t !== null) {
+          noteOrder(t, this, acquireMethod);
+          // Permits are shared: a wait closes a deadlock for sure only when the task's own permits keep it
+          // from ever being granted (a cycle through other holders may break when any of them releases).
+          const own = [...(this._sharedAcqs ?? [])].filter((x) => x.task === t).reduce((n, x) => n + (x.weight ?? 1), 0);
+          if (own + weight > this.permits) {
+            const refused = refuse(this, `acquire() of ${weight} permits of ${this._describe()} in an async context that holds ${own} of its ${this.permits} (re-entry): it can never be granted`, acquireMethod);
+            if (refused !== null) return Promise.reject(refused);
+          }
+        }
+        a = this._record(false, labels, acquireMethod, t, holdWeight, weight);
+      }
+    }
+    if (this.#available >= weight && this._head === null) {
+      this.#available -= weight;
+      if (a !== null) this._granted(a);
+      return Promise.resolve(newGuard(this, weight, false, a));
+    }
+    if (a !== null && a.task !== null) a.task.waiting = a;
+    const p = this._wait(true, signal, LEAF_ACQUIRE, a);
+    this._tail!._gen = weight; // the waiter's weight, for the grant
+    return p;
+  }
+
+  /** Takes `weight` permits (default 1) if they are free and nobody waits; synchronous. Bad input throws. */
+  tryAcquire(weight = 1): boolean {
+    const w = checkWeight('Semaphore.tryAcquire', weight, this.permits);
+    if (this.#available < w || this._head !== null) return false;
+    this.#available -= w;
+    if (diag.active) this._tookTracked(false, tryAcquireMethod, w);
+    return true;
+  }
+
+  /** Releases `weight` permits (default 1), granting waiters in order while they fit. Throws, changing nothing, if fewer are held. */
+  release(weight = 1): void {
+    if (typeof weight !== 'number' || !Number.isSafeInteger(weight) || weight < 1) {
+      throw new RangeError(`mutexprof: Semaphore.release: weight must be a positive integer, got ${describeValue(weight)}`);
+    }
+    const held = this.permits - this.#available;
+    if (weight > held) throw new Error(`mutexprof: release of ${weight} permits of ${this._describe()}, which has ${held} held`);
+    // without a guard: the oldest tracked acquisition of that weight ends (permits do not say whose they are)
+    let acq: Acquisition | null = null;
+    if (this._sharedAcqs !== null) for (const a of this._sharedAcqs) if ((a.weight ?? 1) === weight) (acq ??= a);
+    this.#release(weight, acq, false, releaseMethod);
+  }
+
+  /** Runs `fn` holding `weight` permits and returns its result; they are released on every exit path. */
+  withPermit<T>(fn: () => T | PromiseLike<T>, options?: AcquireOptions): Promise<Awaited<T>> {
+    const bad = checkFn('Semaphore.withPermit', fn);
+    return bad === null ? holding(this.acquire(options), fn) : Promise.reject(bad);
+  }
+
+  #release(weight: number, acq: Acquisition | null, withLabels: boolean, skip: (...args: never[]) => unknown): void {
+    if (acq !== null) this._releasedAcq(acq);
+    this.#available += weight;
+    const head = this._head;
+    // an event when this release lets waiting end (see the top of this file), or carries waiting of aborted waiters
+    const grants = head !== null && head._gen <= this.#available;
+    const event = grants ? this._timed !== 0 || this._carry !== 0 : this._timed === 0 && this._carry !== 0;
+    const at = event ? this._releaseEvent(LEAF_RELEASE, skip, acq !== null && withLabels ? acq.own : null) : 0;
+    this.#grantFitting(event, at);
+  }
+
+  /** Grants waiters from the head while their weight fits; `event`: by a release event at `at`. */
+  #grantFitting(event: boolean, at: number): void {
+    for (let w = this._head; w !== null && w._gen <= this.#available; w = this._head) {
+      this.#available -= w._gen;
+      this._dequeue(w, event, at);
+      if (w._acq !== null) this._granted(w._acq);
+      grant(w, w._gen);
+    }
+  }
+
+  /** @internal */
+  _tryTake(): Guard | null {
+    return null; // acquire() does its own taking (weights)
+  }
+
+  /** @internal */
+  _disposeGuard(g: GuardState): void {
+    if (g._released) throw this._alreadyReleased(false);
+    g._released = true;
+    this.#release(g._gen, g._acq, true, disposeMethod);
+  }
+
+  /** @internal A waiter at the head gave up: the ones behind it may fit now. */
+  override _afterAbort(w: Waiter): void {
+    if (w.prev === null) this.#grantFitting(false, 0);
+  }
+
+  /** @internal */
+  override _alreadyReleased(_read: boolean): Error {
+    return new Error(`mutexprof: guard of ${this._describe()} is already released (disposed twice)`);
+  }
+
+  /** @internal */
+  _describe(): string {
+    return this.name ? `Semaphore ${JSON.stringify(this.name)}` : 'Semaphore';
+  }
+
+  /** @internal */
+  _kind(): string {
+    return 'Semaphore';
+  }
+
+  /** @internal */
+  override _leafFor(): string {
+    return LEAF_ACQUIRE;
+  }
+
+  /** @internal Permits held without a record (acquired while tracking was off), as one holder. */
+  _untracked(): { exclusive: number; shared: number } {
+    let tracked = 0;
+    if (this._sharedAcqs !== null) for (const a of this._sharedAcqs) tracked += a.weight ?? 1;
+    return { exclusive: 0, shared: this.permits - this.#available - tracked > 0 ? 1 : 0 };
+  }
+}
+
+const acquireMethod = Semaphore.prototype.acquire;
+const tryAcquireMethod = Semaphore.prototype.tryAcquire;
+const releaseMethod = Semaphore.prototype.release;
+const disposeMethod = Semaphore.prototype._disposeGuard;
+declareLeaf(LEAF_ACQUIRE, acquireMethod);
+declareLeaf(LEAF_RELEASE, releaseMethod);
