@@ -14,7 +14,7 @@ export default defineConfig({
   target: 'node20',
   platform: 'node',
   splitting: false,
-  external: ['express'],
+  external: ['express', 'prom-client'],
   shims: true,
   define: { __MUTEXPROF_VERSION__: JSON.stringify(version) },
 });

@@ -6,7 +6,8 @@
 //   profile/      the recording: sampling decisions, stack capture and resolution, labels, the bounded recorder;
 //   diagnostics/  the live state: acquisition records, queryLocks, the stall watchdog, deadlock detection →
 //   pprof/        the registry of profiles and their encodings (protobuf, legacy text) →
-//   http/         /debug/pprof: the endpoint, and the three ways to mount it.
+//   http/         /debug/pprof: the endpoint, and the three ways to mount it;
+//   exporters/    to the fleet: Prometheus metrics, Pyroscope push, one profile for a cluster.
 // async-mutex/ is the drop-in for async-mutex (its own entry point, mutexprof/async-mutex).
 // Process-wide state lives in src/shared.ts, so that every copy of mutexprof in a process shares one profiler.
 
@@ -38,6 +39,7 @@ export {
   type SampleType,
 } from './pprof/registry.js';
 export { pprofHandler, pprofRouter, startPprofServer, type PprofRequestHandler, type PprofServerOptions } from './http/mount.js';
+export { collectLockMetrics, type LockMetricsOptions, type MetricsRegistry } from './exporters/prometheus.js';
 export type { PprofOptions } from './http/endpoint.js';
 
 registerRecordedProfiles();

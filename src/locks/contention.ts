@@ -23,6 +23,7 @@
 
 import { sampling, drawMutexSample, drawBlockSample } from '../profile/sampling.js';
 import { mutexEvent, blockWait, holdEvent } from '../profile/recorder.js';
+import { recordWait, recordHold } from '../profile/lockstats.js';
 import { eventLabels, type LabelSet } from '../profile/labels.js';
 import { capture } from '../profile/stack.js';
 import { diag, joinContended, holdStarted, holdEnded, drawHoldSample, type Acquisition, type LockMode, type Task } from '../diagnostics/acquisitions.js';
@@ -35,7 +36,7 @@ type Method = (...args: never[]) => unknown;
 // Waiters in an interval that is not sampled (and with the block profile off) share this one, so they allocate
 // nothing. Kept apart from the waiter: double-valued fields on the waiter itself would make V8 box numbers and
 // migrate the waiter's shape on the hot path.
-const UNSTAMPED: WaitTimes = { t: -1, end: 0, block: false };
+const UNSTAMPED: WaitTimes = { t: -1, end: 0, stamped: false };
 
 /** A lock whose waits are queued and accounted for (the base of every mutexprof lock). */
 export abstract class ProfiledLock extends WaitQueue {
@@ -161,7 +162,11 @@ export abstract class ProfiledLock extends WaitQueue {
     if (!a.tracked) return;
     holdEnded(a);
     a.task?.held.delete(a);
-    if (a.holdWeight !== 0) holdEvent(this.name, this._sides ? (a.mode === 'shared' ? 'read' : 'write') : null, a, sampling.now() - a.since);
+    if (a.holdWeight !== 0 || sampling.metrics) {
+      const held = sampling.now() - a.since;
+      if (a.holdWeight !== 0) holdEvent(this.name, this._sides ? (a.mode === 'shared' ? 'read' : 'write') : null, a, held);
+      if (sampling.metrics) recordHold(this, a.mode, held);
+    }
   }
 
   /** @internal Queue a waiter; the promise settles when it is granted or aborted. */
@@ -206,11 +211,12 @@ export abstract class ProfiledLock extends WaitQueue {
       this._rel += t - this._last;
     }
     const blockWeight = sampling.blockRate > 0 ? drawBlockSample() : 0;
-    if (blockWeight !== 0) {
+    const stamped = blockWeight !== 0 || sampling.metrics;
+    if (stamped) {
       if (t === -1) t = sampling.now();
       this._stamped++;
     }
-    const times = t === -1 ? UNSTAMPED : { t, end: t, block: blockWeight !== 0 };
+    const times = t === -1 ? UNSTAMPED : { t, end: t, stamped };
     w.times = times;
     this._timed++;
     return blockWeight !== 0 ? blockWait(p, times, this.name, this._sides ? (w._read ? 'read' : 'write') : null, leaf, blockWeight, w._acq === null ? null : w._acq.own) : p;
@@ -245,7 +251,10 @@ export abstract class ProfiledLock extends WaitQueue {
         this._timed--;
         if (times !== UNSTAMPED) times.end = at;
       } else this._leaveUncharged(times);
-      if (times.block) this._stamped--;
+      if (times.stamped) {
+        this._stamped--;
+        if (sampling.metrics) recordWait(this, this._modeOf(!w._read), times.end - times.t);
+      }
     }
     if (w.abort !== null) this._dropAbort(w);
   }
@@ -258,7 +267,7 @@ export abstract class ProfiledLock extends WaitQueue {
       const rel = times.t > this._last ? times.t - this._last : 0;
       this._carry += t - this._last - rel;
       this._rel -= rel;
-    } else if (times.block) t = sampling.now();
+    } else if (times.stamped) t = sampling.now();
     this._timed--;
     if (this._timed === 0) this._rel = 0; // drop float residue
     if (times !== UNSTAMPED) times.end = t;

@@ -186,6 +186,11 @@ export class Semaphore extends ProfiledLock {
     return 'Semaphore';
   }
 
+  /** @internal Permits are shared, whatever the call. */
+  override _modeOf(): 'shared' {
+    return 'shared';
+  }
+
   /** @internal */
   override _leafFor(): string {
     return LEAF_ACQUIRE;

@@ -35,8 +35,8 @@ export interface GuardState extends Guard {
 export interface WaitTimes {
   readonly t: number;
   end: number;
-  /** whether the block profile follows this wait */
-  readonly block: boolean;
+  /** whether it needs the time its wait ends (the block profile follows it, or lock metrics count it) */
+  readonly stamped: boolean;
 }
 
 /** @internal A queued caller, and the guard it is granted (one allocation per contended acquisition). */

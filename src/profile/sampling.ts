@@ -6,8 +6,10 @@ import { shared } from '../shared.js';
 
 /** @internal */
 export interface Sampling {
-  /** Whether contended waits are timed (some contention profile is on). Read on the lock path. */
+  /** Whether contended waits are timed (a contention profile or lock metrics are on). Read on the lock path. */
   timing: boolean;
+  /** Whether lock metrics are collected: every contended wait is timed and counted (src/exporters/metrics.ts). */
+  metrics: boolean;
   mutexRate: number;
   blockRate: number;
   /** 1 in blockFraction of the waits the block rate selects are recorded, weighted ×blockFraction */
@@ -24,6 +26,7 @@ export interface Sampling {
 /** @internal */
 export const sampling: Sampling = shared<Sampling>('sampling', () => ({
   timing: false,
+  metrics: false,
   mutexRate: 0,
   blockRate: 0,
   blockFraction: 1,
@@ -45,8 +48,9 @@ export function checkRate(fn: string, rate: unknown): number {
   return rate;
 }
 
-function retime(): void {
-  sampling.timing = sampling.mutexRate > 0 || sampling.blockRate > 0;
+/** @internal Recomputes whether contended waits are timed. */
+export function retime(): void {
+  sampling.timing = sampling.mutexRate > 0 || sampling.blockRate > 0 || sampling.metrics;
 }
 
 /**
