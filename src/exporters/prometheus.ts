@@ -27,9 +27,13 @@ interface PromValue {
   metricName?: string;
 }
 
-/** The part of prom-client's Registry used here. */
+/**
+ * The part of prom-client's Registry used here. registerMetric's parameter is `never` so that any prom-client
+ * version's Registry fits (its own Metric types differ between versions); what is passed is a metric object that
+ * answers get() in the shape every prom-client since 13 reads.
+ */
 export interface MetricsRegistry {
-  registerMetric(metric: PromMetric): void;
+  registerMetric(metric: never): void;
   removeSingleMetric(name: string): void;
 }
 
@@ -138,7 +142,7 @@ export function collectLockMetrics(options: LockMetricsOptions = {}): () => void
   const done: PromMetric[] = [];
   try {
     for (const m of list) {
-      register.registerMetric(m);
+      (register.registerMetric as (metric: PromMetric) => void).call(register, m);
       done.push(m);
     }
   } catch (e) {

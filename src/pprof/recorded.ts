@@ -2,7 +2,7 @@
 // and `delay`/nanoseconds) and hold (`acquisitions`/count, `hold`/nanoseconds); snapshots at a mark, deltas
 // between two marks.
 
-import { recorders, settle, type Recorder, type RecorderStats, type Values } from '../profile/recorder.js';
+import { recorders, settle, type Mark, type Recorder, type RecorderStats, type Values } from '../profile/recorder.js';
 import { Slicer, sortByKeyDescending } from '../profile/slice.js';
 import { epochNanos } from './proto.js';
 import { registerProfile, type ProfileSample, type ProfileSnapshot, type SampleType, type Window } from './registry.js';
@@ -57,6 +57,42 @@ async function samplesOf(r: Recorder, v: Values, base?: Values): Promise<Profile
   return samples;
 }
 
+/** A window from `start` (a mark made at `t0`, wall-clock `timeStart`); ending it may open the next at the same mark. */
+function windowFrom(r: Recorder, name: string, start: Mark, t0: bigint, timeStart: bigint): Window {
+  let open = true;
+  const cancel = (): void => {
+    if (open) r.unmark(start);
+    open = false;
+  };
+  const close = async (reopen: boolean): Promise<{ snapshot: ProfileSnapshot; next: Window | null }> => {
+    const end = r.mark();
+    const t1 = process.hrtime.bigint();
+    const timeEnd = epochNanos();
+    try {
+      await settle(r, end);
+      const before = await r.valuesAt(start);
+      const after = await r.valuesAt(end);
+      const snapshot = { name, timeNanos: timeStart, durationNanos: Number(t1 - t0), samples: await samplesOf(r, after, before), comments: droppedNotes(r.stats()) };
+      // the next window starts where this one ends: nothing between them is lost or counted twice
+      return { snapshot, next: reopen ? windowFrom(r, name, end, t1, timeEnd) : null };
+    } catch (e) {
+      if (reopen) r.unmark(end); // no next window: its start mark goes (the finally below does it otherwise)
+      throw e;
+    } finally {
+      if (!reopen) r.unmark(end);
+      cancel();
+    }
+  };
+  return {
+    cancel,
+    end: async () => (await close(false)).snapshot,
+    roll: async () => {
+      const { snapshot, next } = await close(true);
+      return { snapshot, next: next! };
+    },
+  };
+}
+
 function register(name: string, description: string, header: string, r: Recorder, sampleTypes: readonly SampleType[] = CONTENTION): void {
   registerProfile({
     name,
@@ -75,32 +111,7 @@ function register(name: string, description: string, header: string, r: Recorder
         r.unmark(m);
       }
     },
-    window(): Window {
-      const start = r.mark();
-      const t0 = process.hrtime.bigint();
-      const timeStart = epochNanos();
-      let open = true;
-      const cancel = (): void => {
-        if (open) r.unmark(start);
-        open = false;
-      };
-      return {
-        cancel,
-        async end(): Promise<ProfileSnapshot> {
-          const end = r.mark();
-          const duration = Number(process.hrtime.bigint() - t0);
-          try {
-            await settle(r, end);
-            const before = await r.valuesAt(start);
-            const after = await r.valuesAt(end);
-            return { name, timeNanos: timeStart, durationNanos: duration, samples: await samplesOf(r, after, before), comments: droppedNotes(r.stats()) };
-          } finally {
-            r.unmark(end);
-            cancel();
-          }
-        },
-      };
-    },
+    window: () => windowFrom(r, name, r.mark(), process.hrtime.bigint(), epochNanos()),
     note: () => droppedNotes(r.stats()).join(' '),
   });
 }

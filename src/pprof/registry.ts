@@ -41,9 +41,13 @@ export interface ProfileSnapshot {
   readonly comments: readonly string[];
 }
 
-/** @internal A delta window: `end()` gives what happened since it was opened, `cancel()` gives it up. */
+/**
+ * @internal A delta window: `end()` gives what happened since it was opened, `roll()` that and the next window,
+ * opened where this one ends (for a pusher: contiguous windows), `cancel()` gives it up.
+ */
 export interface Window {
   end(): Promise<ProfileSnapshot>;
+  roll(): Promise<{ snapshot: ProfileSnapshot; next: Window }>;
   cancel(): void;
 }
 
