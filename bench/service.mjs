@@ -26,6 +26,12 @@ export const SETTINGS = {
   'recommended + labels (lock option)': { setup: { ...RECOMMENDED, labels: 'option' } },
   'recommended + labels (withLabels, AsyncLocalStorage)': { setup: { ...RECOMMENDED, labels: 'withLabels' } },
   'fraction 10 + block + labels (lock option)': { setup: { fraction: 10, blockRate: RECOMMENDED.blockRate, blockFraction: RECOMMENDED.blockFraction, labels: 'option' } },
+  'lock tracking on': { setup: { tracking: 'on' } },
+  'lock tracking stacks': { setup: { tracking: 'stacks' } },
+  'hold profile, fraction 100': { setup: { hold: 100 } },
+  'deadlock detection warn': { setup: { deadlock: 'warn' } },
+  'lock metrics (prom-client)': { setup: { metrics: true } },
+  'recommended + lock metrics': { setup: { ...RECOMMENDED, metrics: true } },
   'async-mutex (profiling off)': { lock: 'async-mutex' },
   'await-lock (profiling off)': { lock: 'await-lock' },
 };
