@@ -6,13 +6,15 @@
 //   profile/      the recording: sampling decisions, stack capture and resolution, labels, the bounded recorder;
 //   diagnostics/  the live state: acquisition records, queryLocks, the stall watchdog, deadlock detection →
 //   pprof/        the registry of profiles and their encodings (protobuf, legacy text) →
-//   http/         /debug/pprof: the endpoint, and the three ways to mount it;
-//   exporters/    to the fleet: Prometheus metrics, Pyroscope push, one profile for a cluster.
+//   cluster/      profiles of other processes and threads: asked over IPC / BroadcastChannel, merged →
+//   http/         /debug/pprof: the endpoint, the flame-graph page, and the three ways to mount it;
+//   exporters/    to the fleet: Prometheus metrics, Pyroscope push.
 // async-mutex/ is the drop-in for async-mutex (its own entry point, mutexprof/async-mutex).
 // Process-wide state lives in src/shared.ts, so that every copy of mutexprof in a process shares one profiler.
 
 import { registerRecordedProfiles } from './pprof/recorded.js';
 import { registerLocksProfile } from './pprof/locks.js';
+import { answerClusterPrimary } from './cluster/peers.js';
 
 export { Mutex } from './locks/mutex.js';
 export { RWMutex } from './locks/rwmutex.js';
@@ -42,6 +44,8 @@ export { pprofHandler, pprofRouter, startPprofServer, type PprofRequestHandler, 
 export { collectLockMetrics, type LockMetricsOptions, type MetricsRegistry } from './exporters/prometheus.js';
 export { startProfilePush, type ProfilePush, type ProfilePushOptions } from './exporters/pyroscope.js';
 export type { PprofOptions } from './http/endpoint.js';
+export { shareProfilesWithMainThread } from './cluster/peers.js';
 
 registerRecordedProfiles();
 registerLocksProfile();
+answerClusterPrimary();

@@ -13,6 +13,14 @@ import { declareLeaf } from '../profile/stack.js';
 import { ProfiledLock } from '../locks/contention.js';
 import { describeValue, type Guard } from '../locks/options.js';
 import type { GuardState, Waiter } from '../locks/waitqueue.js';
+import { registerRecordedProfiles } from '../pprof/recorded.js';
+import { registerLocksProfile } from '../pprof/locks.js';
+import { answerClusterPrimary } from '../cluster/peers.js';
+
+// A cluster worker that imports only the drop-in is in the cluster's merged profile all the same.
+registerRecordedProfiles();
+registerLocksProfile();
+answerClusterPrimary();
 
 export const E_TIMEOUT: Error = new Error('timeout while waiting for mutex to become available');
 export const E_ALREADY_LOCKED: Error = new Error('mutex already locked');

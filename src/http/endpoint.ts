@@ -12,8 +12,9 @@
 // source paths and label values: keep the endpoint on loopback or behind `authorize`.
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { profiles, sourceOf, currentProto, currentText, type ProfileSource } from '../pprof/registry.js';
+import { profiles, sourceOf, currentProto, currentText, collectText, deltaOver, type ProfileSnapshot, type ProfileSource } from '../pprof/registry.js';
 import { encodeSnapshot } from '../pprof/proto.js';
+import { clusterSnapshot, gather, openThreadHub } from '../cluster/peers.js';
 import { escapeLine } from '../pprof/text.js';
 import { frameAt } from '../profile/stack.js';
 import { Slicer } from '../profile/slice.js';
@@ -24,12 +25,21 @@ export interface PprofOptions {
   authorize?: (req: IncomingMessage) => boolean | Promise<boolean>;
   /** Largest `?seconds=` accepted for delta profiles. Default 300. */
   maxSeconds?: number;
+  /**
+   * Serve every profile merged over this process, its node:cluster workers (in a cluster primary) and the worker
+   * threads that call shareProfilesWithMainThread(), each sample labelled `pid` and `worker` or `thread`.
+   * A peer that does not answer within `timeoutMs` (default 2000; for `?seconds=N`, N s more) is left out and
+   * named in the profile's comments. Default false.
+   */
+  cluster?: boolean | { timeoutMs?: number };
 }
 
 /** @internal */
 export interface ResolvedOptions {
   authorize: ((req: IncomingMessage) => boolean | Promise<boolean>) | null;
   maxSeconds: number;
+  /** merge over the cluster's workers and the sharing threads, waiting at most timeoutMs for each */
+  cluster: { timeoutMs: number } | null;
   /** aborted when the server serving these requests closes: pending deltas end */
   closing: AbortSignal | null;
 }
@@ -43,7 +53,13 @@ export function resolveOptions(options: PprofOptions | undefined, fn: string, cl
   if (authorize !== null && typeof authorize !== 'function') throw new TypeError(`mutexprof: ${fn}: authorize must be a function`);
   const maxSeconds = options?.maxSeconds ?? 300;
   if (!Number.isSafeInteger(maxSeconds) || maxSeconds < 1) throw new RangeError(`mutexprof: ${fn}: maxSeconds must be a positive integer, got ${String(maxSeconds)}`);
-  return { authorize, maxSeconds, closing };
+  const c = options?.cluster ?? false;
+  if (typeof c !== 'boolean' && (c === null || typeof c !== 'object')) throw new TypeError(`mutexprof: ${fn}: cluster must be a boolean or { timeoutMs }`);
+  const timeoutMs = typeof c === 'object' ? (c.timeoutMs ?? 2000) : 2000;
+  if (!Number.isSafeInteger(timeoutMs) || timeoutMs < 1) throw new RangeError(`mutexprof: ${fn}: cluster.timeoutMs must be a positive integer, got ${String(timeoutMs)}`);
+  const cluster = c === false ? null : { timeoutMs };
+  if (cluster !== null) openThreadHub(); // threads that share their profiles say hello from now on
+  return { authorize, maxSeconds, closing, cluster };
 }
 
 /** Go's serveError: text/plain, X-Go-Pprof so that `go tool pprof` prints the message. */
@@ -98,15 +114,16 @@ function escapeHtml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
-function indexPage(base: string): string {
+function indexPage(base: string, counts: ReadonlyMap<string, number> | null, cluster: readonly string[] | null): string {
   const all = profiles();
-  const rows = all.map((p) => `<tr><td>${p.count()}</td><td><a href='${escapeHtml(p.name)}?debug=1'>${escapeHtml(p.name)}</a></td></tr>`).join('\n');
+  const rows = all.map((p) => `<tr><td>${counts?.get(p.name) ?? p.count()}</td><td><a href='${escapeHtml(p.name)}?debug=1'>${escapeHtml(p.name)}</a></td></tr>`).join('\n');
   const descriptions = all.map((p) => `<li><div class=profile-name>${escapeHtml(p.name)}: </div> ${escapeHtml(p.description)}</li>`).join('\n');
   const notes = all
     .map((p) => [p.name, sourceOf(p.name)?.note?.() ?? ''] as const)
     .filter(([, note]) => note !== '')
     .map(([name, note]) => `<li><div class=profile-name>${escapeHtml(name)}: </div> ${escapeHtml(note)}</li>`)
     .join('\n');
+  const merged = cluster === null ? '' : `<p>Merged over this process and its cluster workers and threads; each sample is labelled pid, and worker or thread.${cluster.length === 0 ? '' : `</p>\n<p>Left out:<ul>\n${cluster.map((m) => `<li>${escapeHtml(m)}</li>`).join('\n')}\n</ul>`}</p>\n`;
   const title = escapeHtml(base + '/');
   return `<html>
 <head>
@@ -121,7 +138,7 @@ function indexPage(base: string): string {
 <body>
 ${title}<br>
 <br>
-Types of profiles available:
+${merged}Types of profiles available:
 <table>
 <thead><td>Count</td><td>Profile</td></thead>
 ${rows}
@@ -133,6 +150,7 @@ Profile Descriptions:
 ${descriptions}
 </ul>
 </p>
+<p><a href='ui/'>Flame graphs</a> of every profile, in this browser.</p>
 ${notes === '' ? '' : `<p>\nDropped by the bounds (see the profile's comments, and "Label cardinality" in mutexprof's README):\n<ul>\n${notes}\n</ul>\n</p>\n`}<p>Set debug=1 as a query parameter to export in legacy text format. Set seconds=N for a delta profile over the next N seconds.</p>
 </body>
 </html>
@@ -186,7 +204,12 @@ export async function serve(req: IncomingMessage, res: ServerResponse, rel: stri
     res.setHeader('Allow', allowed.join(', '));
     return serveError(res, 405, 'Method Not Allowed');
   }
-  if (name === '') return send(req, res, 'text/html; charset=utf-8', indexPage(base));
+  if (name === '') {
+    if (opts.cluster === null) return send(req, res, 'text/html; charset=utf-8', indexPage(base, null, null));
+    const g = await gather({ op: 'counts' }, opts.cluster.timeoutMs, requestSignal(res, opts.closing).signal);
+    if (g === null) return;
+    return send(req, res, 'text/html; charset=utf-8', indexPage(base, new Map(Object.entries(g.counts ?? {})), g.missing));
+  }
   if (name === 'symbol') return serveSymbol(req, res);
   const source = sourceOf(name);
   if (source === undefined) return serveError(res, 404, 'Unknown profile');
@@ -200,46 +223,61 @@ export async function serve(req: IncomingMessage, res: ServerResponse, rel: stri
     }
     if (debug !== 0) return serveError(res, 400, 'seconds and debug params are incompatible');
     if (source.window === undefined) return serveError(res, 400, `${name} is not a cumulative profile: seconds is not supported`);
-    return serveDelta(req, res, source, n, opts.closing);
+    return serveDelta(req, res, source, n, opts);
+  }
+  if (opts.cluster !== null) {
+    const merged = await snapshotFor(res, source, opts);
+    if (merged === null) return;
+    if (debug !== 0) return send(req, res, 'text/plain; charset=utf-8', await collectText(source, merged));
+    return send(req, res, 'application/octet-stream', await encodeSnapshot(merged, source.sampleTypes), name);
   }
   if (debug !== 0) return send(req, res, 'text/plain; charset=utf-8', await currentText(name));
   return send(req, res, 'application/octet-stream', await currentProto(name), name);
 }
 
-/** `?seconds=N`: open a window, wait N s (ended early if the client goes away or the server closes), encode it. */
-async function serveDelta(req: IncomingMessage, res: ServerResponse, source: ProfileSource, seconds: number, closing: AbortSignal | null): Promise<void> {
-  const window = source.window!();
-  const end = process.hrtime.bigint() + BigInt(seconds) * 1_000_000_000n;
-  const outcome = await new Promise<'done' | 'gone' | 'closing'>((resolve) => {
-    const done = (how: 'done' | 'gone' | 'closing'): void => {
-      clearTimeout(timer);
+/** A signal aborted when the client goes away ('gone') or the server closes ('closing'); dispose() when done. */
+function requestSignal(res: ServerResponse, closing: AbortSignal | null): { signal: AbortSignal; dispose(): void } {
+  const ac = new AbortController();
+  const gone = (): void => ac.abort('gone');
+  const close = (): void => ac.abort('closing');
+  res.on('close', gone);
+  closing?.addEventListener('abort', close);
+  if (res.destroyed) gone();
+  else if (closing?.aborted) close();
+  return {
+    signal: ac.signal,
+    dispose() {
       res.off('close', gone);
       closing?.removeEventListener('abort', close);
-      resolve(how);
-    };
-    const gone = (): void => done('gone');
-    const close = (): void => done('closing');
-    // Timers run on the event loop's cached millisecond clock and can fire up to a millisecond early by the
-    // monotonic one; like Go's time.Sleep, the window is never shorter than asked: re-arm for what is left.
-    // Unreferenced: a pending delta never keeps the process alive.
-    const check = (): void => {
-      const left = Number(end - process.hrtime.bigint());
-      if (left <= 0) done('done');
-      else timer = setTimeout(check, Math.ceil(left / 1e6)).unref();
-    };
-    let timer = setTimeout(check, seconds * 1000).unref();
-    res.on('close', gone);
-    closing?.addEventListener('abort', close);
-    if (res.destroyed || req.destroyed) done('gone');
-    else if (closing?.aborted) done('closing');
-  });
-  if (outcome !== 'done') {
-    window.cancel();
-    if (outcome === 'closing') serveError(res, 503, 'profile collection cancelled: the server is closing');
+    },
+  };
+}
+
+/** @internal The snapshot a request is answered with: this process's, or merged over the cluster; null if the client went away. */
+export async function snapshotFor(res: ServerResponse, source: ProfileSource, opts: ResolvedOptions): Promise<ProfileSnapshot | null> {
+  if (opts.cluster === null) return source.snapshot();
+  const r = requestSignal(res, opts.closing);
+  try {
+    return await clusterSnapshot({ op: 'snapshot', name: source.name }, opts.cluster.timeoutMs, r.signal);
+  } finally {
+    r.dispose();
+  }
+}
+
+/** `?seconds=N`: the delta over the next N seconds (ended early if the client goes away or the server closes). */
+async function serveDelta(req: IncomingMessage, res: ServerResponse, source: ProfileSource, seconds: number, opts: ResolvedOptions): Promise<void> {
+  const r = requestSignal(res, opts.closing);
+  let snapshot: ProfileSnapshot | null;
+  try {
+    snapshot = opts.cluster === null ? await deltaOver(source, seconds, r.signal) : await clusterSnapshot({ op: 'delta', name: source.name, seconds }, opts.cluster.timeoutMs, r.signal);
+  } finally {
+    r.dispose();
+  }
+  if (snapshot === null) {
+    if (r.signal.reason === 'closing') serveError(res, 503, 'profile collection cancelled: the server is closing');
     else serveError(res, 500, 'profile collection cancelled: the client went away');
     return;
   }
-  const snapshot = await window.end();
   if (res.destroyed) return;
   send(req, res, 'application/octet-stream', await encodeSnapshot(snapshot, source.sampleTypes), `${source.name}-delta`);
 }

@@ -224,3 +224,34 @@ export function deltaSnapshot(before: ProfileSnapshot, after: ProfileSnapshot): 
   samples.sort((a, b) => b.values[last - 1] - a.values[last - 1]);
   return { name: after.name, timeNanos: after.timeNanos, durationNanos: Number(after.timeNanos - before.timeNanos), samples, comments: after.comments };
 }
+
+/**
+ * @internal The delta of `source` over the next `seconds` (never shorter: timers run on a cached millisecond
+ * clock and can fire early by the monotonic one, so they are re-armed for what is left, as Go's time.Sleep
+ * would wait), or null if `signal` aborts first. Timers are unreferenced: a pending delta keeps nothing alive.
+ */
+export async function deltaOver(source: ProfileSource, seconds: number, signal: AbortSignal): Promise<ProfileSnapshot | null> {
+  const window = source.window!();
+  const end = process.hrtime.bigint() + BigInt(seconds) * 1_000_000_000n;
+  const done = await new Promise<boolean>((resolve) => {
+    const finish = (ok: boolean): void => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', abort);
+      resolve(ok);
+    };
+    const abort = (): void => finish(false);
+    const check = (): void => {
+      const left = Number(end - process.hrtime.bigint());
+      if (left <= 0) finish(true);
+      else timer = setTimeout(check, Math.ceil(left / 1e6)).unref();
+    };
+    let timer = setTimeout(check, seconds * 1000).unref();
+    signal.addEventListener('abort', abort);
+    if (signal.aborted) abort();
+  });
+  if (!done) {
+    window.cancel();
+    return null;
+  }
+  return window.end();
+}

@@ -1,0 +1,163 @@
+// One profile for a cluster: a real node:cluster app (test/fixtures/cluster-app.mjs), 3 workers contending on
+// named locks, the primary serving with { cluster: true }; and worker threads sharing with the main thread.
+import { describe, test, expect, beforeAll, afterAll } from 'vitest';
+import { fork, execFile, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { fileURLToPath } from 'node:url';
+import { gunzipSync } from 'node:zlib';
+import { Profile } from 'pprof-format';
+import { goBinary } from './helpers.js';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const dist = join(root, 'dist');
+const go = goBinary();
+
+interface Decoded {
+  /** delay per pid, per lock */
+  byPid: Map<string, Record<string, number>>;
+  workers: Map<string, string>;
+  comments: string[];
+  raw: Buffer;
+}
+
+function decode(gz: Buffer): Decoded {
+  const p = Profile.decode(gunzipSync(gz));
+  const str = (i: unknown): string => p.stringTable.strings[Number(i)];
+  const byPid = new Map<string, Record<string, number>>();
+  const workers = new Map<string, string>();
+  for (const s of p.sample) {
+    const labels = Object.fromEntries(s.label.map((l) => [str(l.key), str(l.str)]));
+    const t = byPid.get(labels.pid) ?? {};
+    t[labels.lock ?? ''] = (t[labels.lock ?? ''] ?? 0) + Number(s.value[1]);
+    byPid.set(labels.pid, t);
+    if (labels.worker !== undefined) workers.set(labels.pid, labels.worker);
+  }
+  return { byPid, workers, comments: p.comment.map(str), raw: gz };
+}
+
+interface Totals {
+  pid: number;
+  worker: number;
+  mutex: Record<string, number>;
+  block: Record<string, number>;
+  stray: number;
+}
+
+describe('cluster: true in a node:cluster primary', () => {
+  let app: ChildProcess;
+  let base = '';
+  let pids: Array<{ worker: number; pid: number }> = [];
+  let home = '';
+  const order = async <T,>(m: object): Promise<T> => {
+    app.send(m);
+    return ((await once(app, 'message')) as [T])[0];
+  };
+  const get = async (path: string): Promise<Decoded> => decode(Buffer.from(await (await fetch(base + path)).arrayBuffer()));
+
+  beforeAll(async () => {
+    home = mkdtempSync(join(tmpdir(), 'mutexprof-cluster-'));
+    app = fork(join(root, 'test/fixtures/cluster-app.mjs'), [], { env: { ...process.env, MUTEXPROF_DIST: dist, TIMEOUT_MS: '800' }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const [ready] = (await once(app, 'message')) as [{ port: number; pids: typeof pids }];
+    base = `http://127.0.0.1:${ready.port}/debug/pprof`;
+    pids = ready.pids;
+  });
+  afterAll(async () => {
+    if (app.exitCode === null && app.signalCode === null) {
+      app.kill();
+      await once(app, 'exit');
+    }
+    rmSync(home, { recursive: true, force: true });
+  });
+
+  test('merged totals are the sum of each worker’s; go tool pprof -tags shows the pid split', async () => {
+    const { totals } = await order<{ totals: Totals[] }>({ do: 'round' });
+    expect(totals).toHaveLength(3);
+    for (const kind of ['mutex', 'block'] as const) {
+      const merged = await get(`/${kind}`);
+      for (const t of totals) {
+        expect(t[kind].orders).toBeGreaterThan(0);
+        expect(merged.byPid.get(String(t.pid))).toEqual(t[kind]); // per worker and lock, to the nanosecond
+        expect(merged.workers.get(String(t.pid))).toBe(String(t.worker));
+      }
+      expect([...merged.byPid.keys()].sort()).toEqual(totals.map((t) => String(t.pid)).sort()); // the primary holds no locks
+      expect(merged.comments.filter((c) => c.includes('left out'))).toEqual([]);
+      if (kind === 'mutex' && go) {
+        const file = join(home, 'mutex.pb.gz');
+        writeFileSync(file, merged.raw);
+        const { stdout } = await promisify(execFile)(go, ['tool', 'pprof', '-tags', file], { env: { ...process.env, HOME: home }, timeout: 60_000 });
+        expect(stdout).toMatch(/pid: Total/);
+        for (const { pid, worker } of pids) {
+          expect(stdout).toMatch(new RegExp(`pid: Total[\\s\\S]*%\\): ${pid}\\n`));
+          expect(stdout).toMatch(new RegExp(`worker: Total[\\s\\S]*%\\): ${worker}\\n`));
+        }
+      }
+    }
+    // the index counts the workers' samples
+    const index = await (await fetch(base + '/')).text();
+    expect(index).toContain('Merged over this process and its cluster workers');
+  });
+
+  test('?seconds= deltas of the merged view hold exactly what happened in the window', async () => {
+    const before = (await order<{ totals: Totals[] }>({ do: 'round' })).totals;
+    const delta = fetch(base + '/mutex?seconds=2').then(async (r) => decode(Buffer.from(await r.arrayBuffer())));
+    const { totals: after, stray } = await order<{ totals: Totals[]; stray: number }>({ do: 'round', afterWindow: true });
+    const d = await delta;
+    for (const a of after) {
+      const b = before.find((x) => x.pid === a.pid)!;
+      const want = Object.fromEntries(Object.entries(a.mutex).map(([k, v]) => [k, v - (b.mutex[k] ?? 0)]));
+      expect(d.byPid.get(String(a.pid))).toEqual(want);
+    }
+    // neither side's app saw the other's messages
+    expect(stray).toBe(0);
+    expect(after.every((t) => t.stray === 0)).toBe(true);
+  });
+
+  test('a worker that does not answer, or dies, is left out and named; the request does not hang', async () => {
+    await order({ do: 'misbehave' });
+    const t0 = Date.now();
+    const merged = await get('/mutex');
+    expect(Date.now() - t0).toBeLessThan(2500);
+    const left = merged.comments.filter((c) => c.includes('left out'));
+    expect(left).toEqual(
+      expect.arrayContaining([expect.stringMatching(new RegExp(`worker ${pids[0].worker} \\(pid ${pids[0].pid}\\) did not answer within 800 ms`)), expect.stringMatching(new RegExp(`worker ${pids[1].worker} \\(pid ${pids[1].pid}\\) exited before answering`))]),
+    );
+    expect([...merged.byPid.keys()]).toEqual([String(pids[2].pid)]);
+  });
+
+  test('workers that disconnect exit: mutexprof keeps no worker alive', async () => {
+    const { exitedMs } = await order<{ exitedMs: number }>({ do: 'disconnect' });
+    expect(exitedMs).toBeLessThan(10_000);
+  });
+});
+
+describe('cluster: true with worker threads', () => {
+  test('threads that share their profiles are merged, labelled thread; a thread gone is named', async () => {
+    const app = fork(join(root, 'test/fixtures/threads-app.mjs'), [], { env: { ...process.env, MUTEXPROF_DIST: dist }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    try {
+      const [r] = (await once(app, 'message')) as [{ threads: Array<{ thread: number; delay: number }>; merged: Array<{ thread: string; delay: number }>; afterExit: string[]; exitCode: number }];
+      expect(r.threads).toHaveLength(2);
+      for (const t of r.threads) {
+        expect(t.delay).toBeGreaterThan(0);
+        expect(r.merged).toContainEqual({ thread: String(t.thread), delay: t.delay });
+      }
+      expect(r.afterExit.some((c) => /thread \d+ \(pid \d+\) did not answer within 300 ms/.test(c))).toBe(true);
+      expect(r.exitCode).toBe(0);
+    } finally {
+      if (app.exitCode === null) app.kill();
+      await once(app, 'exit').catch(() => {});
+    }
+  });
+});
+
+describe('cluster option', () => {
+  test('bad input throws a clear error', async () => {
+    const { pprofHandler, shareProfilesWithMainThread } = await import('../src/index.js');
+    expect(() => pprofHandler({ cluster: 'yes' as unknown as boolean })).toThrow(/cluster must be a boolean/);
+    expect(() => pprofHandler({ cluster: { timeoutMs: 0 } })).toThrow(RangeError);
+    expect(() => shareProfilesWithMainThread()).toThrow(/worker threads/); // vitest runs this file in a child process's main thread
+  });
+});
