@@ -1,16 +1,38 @@
-// The demo service: real work behind named locks, a built-in load loop, and /debug/pprof for go tool pprof.
+// The demo service: real work behind named locks, a built-in load loop, and everything mutexprof serves.
 //
 //   npm start                      (PORT, HOST from the environment; default 127.0.0.1:6060)
 //
-// - a user cache refilled under a Mutex (one refill at a time, others wait for it),
-// - a settings store behind an RWMutex: read by every request, reloaded now and then (the writer),
-// - a write-behind event queue flushed to a file under a Mutex.
+// - a user cache refilled under a KeyedMutex: one refill per user at a time, other users' refills run alongside;
+// - a pool of 3 database connections (a Semaphore) that the refills and the event flushes share;
+// - a settings store behind an RWMutex: read by every request, reloaded now and then (the writer);
+// - a write-behind event queue flushed to a file under a Mutex, in order, one flush at a time;
+// - POST /admin/stall?ms=3000 holds the settings' write lock that long: the stall watchdog reports it.
+//
+// Served: /debug/pprof/ (profiles for go tool pprof, and flame graphs at /debug/pprof/ui/), /metrics (Prometheus),
+// /locks (queryLocks() as JSON). With PYROSCOPE_URL set, profiles are also pushed to Pyroscope every 15 s.
 import express from 'express';
 import { createServer } from 'node:http';
 import { appendFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Mutex, RWMutex, withLabels, setMutexProfileFraction, setBlockProfileRate, setBlockProfileFraction, pprofRouter } from 'mutexprof';
+import { Registry, collectDefaultMetrics } from 'prom-client';
+import {
+  Mutex,
+  RWMutex,
+  Semaphore,
+  KeyedMutex,
+  setMutexProfileFraction,
+  setBlockProfileRate,
+  setBlockProfileFraction,
+  setLockTracking,
+  setHoldProfileFraction,
+  watchLocks,
+  queryLocks,
+  collectLockMetrics,
+  startProfilePush,
+  pprofRouter,
+  type LockOptions,
+} from 'mutexprof';
 
 const PORT = Number(process.env.PORT ?? 6060);
 const HOST = process.env.HOST ?? '127.0.0.1';
@@ -18,10 +40,20 @@ const LOAD_SECONDS = Number(process.env.LOAD_SECONDS ?? 600); // the load loop s
 const CONCURRENCY = Number(process.env.LOAD_CONCURRENCY ?? 24);
 
 // The README's recommended production settings: 1 in 100 contention events; waits ≥ 10 ms (shorter ones in
-// proportion), 1 in 10 of those.
+// proportion), 1 in 10 of those; lock tracking on (holders and their ages in /debug/pprof/locks, the watchdog's
+// hold reports, the hold metrics); the hold profile at 1 in 100 acquisitions.
 setMutexProfileFraction(Number(process.env.MUTEX_PROFILE_FRACTION ?? 100));
 setBlockProfileRate(Number(process.env.BLOCK_PROFILE_RATE ?? 10_000_000));
 setBlockProfileFraction(Number(process.env.BLOCK_PROFILE_FRACTION ?? 10));
+setLockTracking('on');
+setHoldProfileFraction(Number(process.env.HOLD_PROFILE_FRACTION ?? 100));
+// A lock waited for 1 s or held 2 s: one line on stderr per episode (and on the diagnostics channel mutexprof:stall).
+watchLocks({ waitMs: 1000, holdMs: 2000, onStall: (r) => console.error(`stall: ${r.message}`) });
+
+const metrics = new Registry();
+collectDefaultMetrics({ register: metrics });
+collectLockMetrics({ register: metrics });
+if (process.env.PYROSCOPE_URL) startProfilePush({ url: process.env.PYROSCOPE_URL, appName: 'mutexprof-demo' });
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 /** Some CPU work standing in for parsing or serialising. */
@@ -30,21 +62,28 @@ function burn(ms: number): void {
   while (performance.now() < end);
 }
 
+/** Three database connections; a query holds one for its round trip. */
+const db = new Semaphore(3, { name: 'db-pool' });
+async function query(ms: number, labels: LockOptions['labels']): Promise<void> {
+  using _ = await db.acquire({ labels });
+  await sleep(ms);
+}
+
 class UserCache {
-  readonly #mu = new Mutex({ name: 'user-cache' });
+  readonly #refill = new KeyedMutex({ name: 'user-cache' });
   #users = new Map<string, { id: string; name: string; loadedAt: number }>();
 
-  async get(id: string): Promise<{ id: string; name: string }> {
+  async get(id: string, labels: LockOptions['labels']): Promise<{ id: string; name: string }> {
     const hit = this.#users.get(id);
     if (hit && Date.now() - hit.loadedAt < 250) return hit;
-    using _ = await this.#mu.lock();
+    using _ = await this.#refill.lock(id, { labels }); // one refill per user; the others wait for it
     const again = this.#users.get(id); // somebody may have refilled it while we waited
     if (again && Date.now() - again.loadedAt < 250) return again;
-    return await this.#refill(id); // await: `using` releases when the function returns
+    return await this.#load(id, labels); // await: `using` releases when the function returns
   }
 
-  async #refill(id: string): Promise<{ id: string; name: string }> {
-    await sleep(4); // the database round trip, holding the lock
+  async #load(id: string, labels: LockOptions['labels']): Promise<{ id: string; name: string }> {
+    await query(4, labels); // the database round trip, holding the user's lock
     const user = { id, name: `user-${id}`, loadedAt: Date.now() };
     this.#users.set(id, user);
     return user;
@@ -55,19 +94,22 @@ class SettingsStore {
   readonly #rw = new RWMutex({ name: 'settings' });
   #settings: Record<string, string> = { theme: 'dark' };
 
-  async read(): Promise<Record<string, string>> {
+  async read(labels: LockOptions['labels']): Promise<Record<string, string>> {
     // `return await`: a caller that returns the lock's promise un-awaited drops out of every stack
-    return await this.#rw.withRLock(async () => {
-      await null; // e.g. a lazy decode
-      return { ...this.#settings };
-    });
+    return await this.#rw.withRLock(
+      async () => {
+        await null; // e.g. a lazy decode
+        return { ...this.#settings };
+      },
+      { labels },
+    );
   }
 
-  async reload(): Promise<void> {
-    await this.#rw.lock();
+  async reload(labels: LockOptions['labels'], holdMs = 15): Promise<void> {
+    await this.#rw.lock({ labels });
     try {
       burn(2);
-      await sleep(15); // fetch the new settings, holding the write lock
+      await sleep(holdMs); // fetch the new settings, holding the write lock
       this.#settings = { theme: Math.random() < 0.5 ? 'dark' : 'light' };
     } finally {
       this.#rw.unlock();
@@ -80,19 +122,23 @@ class EventQueue {
   #pending: string[] = [];
   constructor(private readonly file: string) {}
 
-  async push(event: string): Promise<void> {
+  async push(event: string, labels: LockOptions['labels']): Promise<void> {
     this.#pending.push(event);
-    if (this.#pending.length >= 20) await this.flush();
+    if (this.#pending.length >= 20) await this.flush(labels);
   }
 
-  async flush(): Promise<void> {
-    await this.#mu.withLock(async () => {
-      const batch = this.#pending;
-      this.#pending = [];
-      if (batch.length === 0) return;
-      burn(1);
-      await appendFile(this.file, batch.join('\n') + '\n'); // real I/O, in order, one flush at a time
-    });
+  async flush(labels: LockOptions['labels']): Promise<void> {
+    await this.#mu.withLock(
+      async () => {
+        const batch = this.#pending;
+        this.#pending = [];
+        if (batch.length === 0) return;
+        burn(1);
+        await query(1, labels); // record the batch
+        await appendFile(this.file, batch.join('\n') + '\n'); // real I/O, in order, one flush at a time
+      },
+      { labels },
+    );
   }
 }
 
@@ -101,31 +147,42 @@ const users = new UserCache();
 const settings = new SettingsStore();
 const events = new EventQueue(join(dir, 'events.log'));
 
-/** Labels every contention sample recorded while the route runs (across awaits) with the route. */
-function route(path: string, fn: (req: express.Request) => Promise<unknown>): express.RequestHandler {
+// Each route labels its lock calls with its path (the `labels` lock option: no AsyncLocalStorage on the way).
+type Labels = LockOptions['labels'];
+function route(path: string, fn: (req: express.Request, labels: Labels) => Promise<unknown>): express.RequestHandler {
+  const labels = { route: path };
   return (req, res, next) => {
-    withLabels({ route: path }, () => fn(req)).then((body) => res.json(body), next);
+    fn(req, labels).then((body) => res.json(body), next);
   };
-}
-
-async function getUser(req: express.Request): Promise<unknown> {
-  return { user: await users.get(String(req.params.id)), settings: await settings.read() };
-}
-async function postEvent(): Promise<unknown> {
-  await settings.read();
-  await events.push(`event ${Date.now()}`);
-  return { ok: true };
-}
-async function reloadSettings(): Promise<unknown> {
-  await settings.reload();
-  return { reloaded: true };
 }
 
 const app = express();
 app.use('/debug/pprof', pprofRouter());
+app.get('/metrics', (_req, res, next) => {
+  metrics.metrics().then((text) => res.type(metrics.contentType).send(text), next);
+});
+app.get('/locks', (_req, res) => void res.json(queryLocks()));
+async function getUser(req: express.Request, labels: Labels): Promise<unknown> {
+  return { user: await users.get(String(req.params.id), labels), settings: await settings.read(labels) };
+}
+async function postEvent(_req: express.Request, labels: Labels): Promise<unknown> {
+  await settings.read(labels);
+  await events.push(`event ${Date.now()}`, labels);
+  return { ok: true };
+}
+async function reloadSettings(_req: express.Request, labels: Labels): Promise<unknown> {
+  await settings.reload(labels);
+  return { reloaded: true };
+}
+async function stall(req: express.Request, labels: Labels): Promise<unknown> {
+  const ms = Math.min(Number(req.query.ms ?? 3000) || 3000, 60_000);
+  await settings.reload(labels, ms);
+  return { stalledMs: ms };
+}
 app.get('/users/:id', route('/users/:id', getUser));
 app.post('/events', route('/events', postEvent));
 app.post('/admin/reload', route('/admin/reload', reloadSettings));
+app.post('/admin/stall', route('/admin/stall', stall));
 
 const server = createServer(app);
 server.on('error', (err: NodeJS.ErrnoException) => {
@@ -138,7 +195,9 @@ server.listen(PORT, HOST, () => {
   const port = typeof addr === 'object' && addr ? addr.port : PORT;
   const base = `http://${HOST}:${port}`;
   console.log(`mutexprof demo listening on ${base} (load for ${LOAD_SECONDS}s, Ctrl-C to stop)
-Profiles: ${base}/debug/pprof/
+Profiles: ${base}/debug/pprof/          flame graphs: ${base}/debug/pprof/ui/
+Lock metrics: ${base}/metrics            who holds and waits now: ${base}/debug/pprof/locks?debug=1
+Make a stall (the watchdog reports it): curl -X POST '${base}/admin/stall?ms=3000'
 
 Next, with Go's pprof (apt-get install golang-go):
   go tool pprof -top ${base}/debug/pprof/mutex             # who held contended locks (holders' view)

@@ -15,6 +15,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { profiles, sourceOf, currentProto, currentText, collectText, deltaOver, type ProfileSnapshot, type ProfileSource } from '../pprof/registry.js';
 import { encodeSnapshot } from '../pprof/proto.js';
 import { clusterSnapshot, gather, openThreadHub } from '../cluster/peers.js';
+import { serveUi } from './ui.js';
 import { escapeLine } from '../pprof/text.js';
 import { frameAt } from '../profile/stack.js';
 import { Slicer } from '../profile/slice.js';
@@ -128,6 +129,7 @@ function indexPage(base: string, counts: ReadonlyMap<string, number> | null, clu
   return `<html>
 <head>
 <title>${title}</title>
+<link rel=icon href="data:,">
 <style>
 .profile-name{
 \tdisplay:inline-block;
@@ -155,6 +157,16 @@ ${notes === '' ? '' : `<p>\nDropped by the bounds (see the profile's comments, a
 </body>
 </html>
 `;
+}
+
+/** 301 to `location`, as Go's ServeMux answers a directory asked for without its slash. */
+function redirect(req: IncomingMessage, res: ServerResponse, location: string): void {
+  const body = `<a href="${escapeHtml(location)}">Moved Permanently</a>.\n\n`;
+  res.statusCode = 301;
+  res.setHeader('Location', location);
+  res.setHeader('Content-Type', 'text/html; charset=utf-8');
+  res.setHeader('Content-Length', Buffer.byteLength(body));
+  res.end(req.method === 'HEAD' ? undefined : body);
 }
 
 /** Go's strconv.Atoi as net/http/pprof uses it for debug: anything unparsable is 0. */
@@ -188,14 +200,7 @@ export async function serve(req: IncomingMessage, res: ServerResponse, rel: stri
   if (rel === '') {
     // As Go's ServeMux: /debug/pprof → /debug/pprof/
     const search = query.toString();
-    const location = base + '/' + (search ? '?' + search : '');
-    const body = `<a href="${escapeHtml(location)}">Moved Permanently</a>.\n\n`;
-    res.statusCode = 301;
-    res.setHeader('Location', location);
-    res.setHeader('Content-Type', 'text/html; charset=utf-8');
-    res.setHeader('Content-Length', Buffer.byteLength(body));
-    res.end(req.method === 'HEAD' ? undefined : body);
-    return;
+    return redirect(req, res, base + '/' + (search ? '?' + search : ''));
   }
   const name = rel.slice(1);
   const method = req.method ?? 'GET';
@@ -211,6 +216,14 @@ export async function serve(req: IncomingMessage, res: ServerResponse, rel: stri
     return send(req, res, 'text/html; charset=utf-8', indexPage(base, new Map(Object.entries(g.counts ?? {})), g.missing));
   }
   if (name === 'symbol') return serveSymbol(req, res);
+  if (name === 'ui') return redirect(req, res, `${base}/ui/`);
+  if (name.startsWith('ui/')) {
+    return serveUi(res, name.slice(3), query, {
+      send: (type, body) => send(req, res, type, body),
+      error: (status, message) => serveError(res, status, message),
+      snapshot: (profile) => snapshotFor(res, sourceOf(profile)!, opts),
+    });
+  }
   const source = sourceOf(name);
   if (source === undefined) return serveError(res, 404, 'Unknown profile');
 

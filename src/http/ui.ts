@@ -1,0 +1,172 @@
+// /debug/pprof/ui/: every profile as an interactive flame graph in the browser, without Go or graphviz.
+//
+// The page (ui/) and its script and styles (ui/flamegraph.js, ui/flamegraph.css) are files of this package:
+// d3-flame-graph and the d3 modules it uses, bundled at build time (tsup.config.ts) — nothing is fetched from a
+// CDN, so an air-gapped service shows the same page. d3-flame-graph rather than speedscope: the page needs a
+// filter by the `lock` label and a choice of sample type (delay or count), which speedscope's pprof import does
+// not offer, and a flame graph is all it needs to draw; the tree it draws is built here (ui/data.json), from the
+// same snapshots the profiles are encoded from (merged over the cluster with { cluster: true }).
+//
+// ui/data.json?profile=mutex&lock=orders&value=delay answers { profile, profiles, sampleTypes, value, locks,
+// total, tree, comments }: `tree` is { name, file, value, children } from the root (all samples) to the leaves,
+// functions merged by name and file as pprof's default granularity does; `locks` the lock names of the profile
+// with their totals, largest first. Building it yields to the event loop every few milliseconds, as every build of
+// a profile does (src/profile/slice.ts); the tree has at most one node per distinct (stack prefix), bounded by the
+// profile's own bound.
+
+import { readFile } from 'node:fs/promises';
+import type { ServerResponse } from 'node:http';
+import { fileURLToPath } from 'node:url';
+import { profiles, sourceOf, type ProfileSnapshot } from '../pprof/registry.js';
+import { Slicer } from '../profile/slice.js';
+
+/** A node of the flame graph: a function, with everything that went through it. */
+interface TreeNode {
+  name: string;
+  file: string;
+  value: number;
+  children: TreeNode[];
+}
+
+/** What the page shows for one profile, lock and sample type. */
+export interface FlameData {
+  profile: string;
+  profiles: string[];
+  sampleTypes: ReadonlyArray<{ type: string; unit: string }>;
+  value: string;
+  locks: Array<{ name: string; value: number }>;
+  total: number;
+  tree: TreeNode;
+  comments: readonly string[];
+}
+
+/** @internal The flame graph of `s` for sample type `value` (its index), restricted to `lock` if not null. */
+export async function flameData(s: ProfileSnapshot, valueIndex: number, lock: string | null): Promise<Omit<FlameData, 'profiles' | 'sampleTypes' | 'value'>> {
+  const root: TreeNode = { name: 'all', file: '', value: 0, children: [] };
+  const index = new Map<TreeNode, Map<string, TreeNode>>();
+  const locks = new Map<string, number>();
+  const slice = new Slicer();
+  for (const sample of s.samples) {
+    const pause = slice.tick();
+    if (pause !== null) await pause;
+    const v = sample.values[valueIndex] ?? 0;
+    const name = sample.labels.find(([k]) => k === 'lock')?.[1] ?? '';
+    locks.set(name, (locks.get(name) ?? 0) + v);
+    if (lock !== null && name !== lock) continue;
+    root.value += v;
+    let node = root;
+    for (let i = sample.frames.length - 1; i >= 0; i--) {
+      const f = sample.frames[i];
+      const key = `${f.name}\0${f.file}`;
+      let children = index.get(node);
+      if (children === undefined) index.set(node, (children = new Map()));
+      let child = children.get(key);
+      if (child === undefined) {
+        child = { name: f.name, file: f.file, value: 0, children: [] };
+        children.set(key, child);
+        node.children.push(child);
+      }
+      child.value += v;
+      node = child;
+    }
+  }
+  return {
+    profile: s.name,
+    locks: [...locks].map(([name, value]) => ({ name, value })).sort((a, b) => b.value - a.value),
+    total: root.value,
+    tree: root,
+    comments: s.comments,
+  };
+}
+
+const PAGE = `<!doctype html>
+<html lang=en>
+<head>
+<meta charset=utf-8>
+<title>mutexprof: flame graphs</title>
+<link rel=icon href="data:,">
+<link rel=stylesheet href=flamegraph.css>
+</head>
+<body>
+<header>
+<strong>mutexprof</strong>
+<label>Profile <select id=profile></select></label>
+<label>Lock <select id=lock><option value="">all locks</option></select></label>
+<label>Value <select id=value></select></label>
+<button id=refresh type=button>Refresh</button>
+<a href="../">all profiles</a>
+</header>
+<p id=summary>Loading…</p>
+<div id=chart></div>
+<p id=details>&nbsp;</p>
+<ul id=comments></ul>
+<script src=flamegraph.js></script>
+</body>
+</html>
+`;
+
+const ASSETS: Record<string, string> = {
+  'flamegraph.js': 'text/javascript; charset=utf-8',
+  'flamegraph.css': 'text/css; charset=utf-8',
+};
+
+/** Where the built page assets are: beside this bundle (dist/ui/), or, running from sources, in dist/ui/. */
+const assetDirs = [new URL('./ui/', import.meta.url), new URL('../../dist/ui/', import.meta.url)].map((u) => fileURLToPath(u));
+const assets = new Map<string, Promise<Buffer>>();
+
+function asset(file: string): Promise<Buffer> {
+  let a = assets.get(file);
+  if (a === undefined) {
+    a = (async () => {
+      for (const dir of assetDirs) {
+        try {
+          return await readFile(dir + file);
+        } catch {
+          /* the next place */
+        }
+      }
+      throw new Error(`mutexprof: the flame-graph page's ${file} is missing (run npm run build)`);
+    })();
+    a.catch(() => assets.delete(file)); // tried again next time
+    assets.set(file, a);
+  }
+  return a;
+}
+
+/** The HTTP side of the page, given how the endpoint sends bodies, errors and snapshots. */
+export interface UiServer {
+  send(type: string, body: string | Buffer): Promise<void>;
+  error(status: number, message: string): void;
+  snapshot(name: string): Promise<ProfileSnapshot | null>;
+}
+
+/**
+ * @internal Serves `sub`, the path below ui/: '' the page, an asset, or data.json.
+ */
+export async function serveUi(res: ServerResponse, sub: string, query: URLSearchParams, io: UiServer): Promise<void> {
+  // the page's own resources only; d3 sets styles through the CSSOM, which style-src does not restrict
+  res.setHeader('Content-Security-Policy', "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:");
+  if (sub === '') return io.send('text/html; charset=utf-8', PAGE);
+  const type = ASSETS[sub];
+  if (type !== undefined) {
+    res.setHeader('Cache-Control', 'no-cache');
+    return io.send(type, await asset(sub));
+  }
+  if (sub !== 'data.json') return io.error(404, 'Not found');
+  const name = query.get('profile') ?? 'mutex';
+  const source = sourceOf(name);
+  if (source === undefined) return io.error(404, 'Unknown profile');
+  const want = query.get('value');
+  const valueIndex = want === null || want === '' ? source.sampleTypes.length - 1 : source.sampleTypes.findIndex((t) => t.type === want);
+  if (valueIndex < 0) return io.error(400, `unknown value ${JSON.stringify(want)}: one of ${source.sampleTypes.map((t) => t.type).join(', ')}`);
+  const lock = query.get('lock'); // absent: every lock; '' the unnamed ones
+  const snapshot = await io.snapshot(name);
+  if (snapshot === null) return;
+  const data: FlameData = {
+    ...(await flameData(snapshot, valueIndex, lock)),
+    profiles: profiles().map((p) => p.name),
+    sampleTypes: source.sampleTypes,
+    value: source.sampleTypes[valueIndex].type,
+  };
+  return io.send('application/json; charset=utf-8', JSON.stringify(data));
+}
