@@ -3,49 +3,22 @@
 // of its own: node --import tsx bench/encode-async.ts [samples]. Prints one JSON line.
 import { promisify } from 'node:util';
 import { gzip as gzipCb, constants } from 'node:zlib';
-import { Mutex, setMutexProfileFraction, setBlockProfileRate, lookup, configureProfiler } from '../src/index.js';
+import * as lib from '../src/index.js';
 import { buildProfile, encodeProfile } from '../src/pprof/proto.js';
+import { profileOf, loopWatch } from './profile-of.mjs';
 
 const gzip = promisify(gzipCb);
 const n = Number(process.argv[2] ?? 10_000);
 
-function a(i: number, d: number, f: () => void): void {
-  return d === 0 ? f() : (i >> d) & 1 ? a(i, d - 1, f) : b(i, d - 1, f);
-}
-function b(i: number, d: number, f: () => void): void {
-  return d === 0 ? f() : (i >> d) & 1 ? a(i, d - 1, f) : b(i, d - 1, f);
-}
+await profileOf(lib, n, { name: 'encode' });
+const snapshot = await lib.lookup('mutex').snapshot();
+const types = lib.lookup('mutex').sampleTypes;
 
-if (n > 10_000) configureProfiler({ maxEntries: n });
-setMutexProfileFraction(1);
-setBlockProfileRate(0);
-const mu = new Mutex({ name: 'encode' });
-mu.tryLock();
-const bits = Math.ceil(Math.log2(n)) + 1;
-for (let i = 0; i < n; i++) {
-  void mu.lock();
-  a(i * 2, bits, () => mu.unlock());
-  if (i % 500 === 499) await new Promise((r) => setImmediate(r));
-}
-const snapshot = await lookup('mutex').snapshot();
-const types = lookup('mutex').sampleTypes;
-
-async function longestBlock(work: () => Promise<unknown>): Promise<{ max: number; total: number }> {
-  let max = 0;
-  let last = performance.now();
-  let running = true;
-  const tick = (): void => {
-    const t = performance.now();
-    if (t - last > max) max = t - last;
-    last = t;
-    if (running) setImmediate(tick);
-  };
-  setImmediate(tick);
-  const t0 = performance.now();
+async function longestBlock(work: () => Promise<unknown>): Promise<number> {
+  const watch = loopWatch();
   await work();
-  const total = performance.now() - t0;
-  running = false;
-  return { max, total };
+  watch.stop();
+  return watch.max;
 }
 
 const rounds = 5;
@@ -55,7 +28,7 @@ for (let r = 0; r < rounds; r++) {
     encodeAsync: async () => gzip(await (await buildProfile(snapshot, types)).encodeAsync(), { level: constants.Z_BEST_SPEED }),
     chunked: async () => encodeProfile(await buildProfile(snapshot, types)),
   })) {
-    results[name].push((await longestBlock(encode)).max);
+    results[name].push(await longestBlock(encode));
   }
 }
 const median = (xs: number[]): number => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];

@@ -7,8 +7,13 @@ const getMaxDepth = () => configureProfiler({}).maxDepth;
 
 const WORKERS = 16;
 
+let stopMetrics = null;
+let Registry = null;
+
 /** Resets every setting these rows change. */
 function allOff() {
+  stopMetrics?.();
+  stopMetrics = null;
   setMutexProfileFraction(0);
   setBlockProfileRate(0);
   lib.setBlockProfileFraction(1);
@@ -53,6 +58,7 @@ const DIAGNOSTICS = {
   "deadlock detection 'warn'": () => lib.setDeadlockDetection('warn'),
   'hold fraction 100': () => lib.setHoldProfileFraction(100),
   'hold fraction 1': () => lib.setHoldProfileFraction(1),
+  'lock metrics (prom-client)': () => (stopMetrics = lib.collectLockMetrics({ register: new Registry() })),
 };
 
 // One sampled mutex event, all in: the release path (stack capture) plus its deferred resolution (CallSites,
@@ -121,6 +127,7 @@ export function use(build) {
 
 export async function profilingBenchmarks({ quick = false, lib } = {}) {
   use(lib);
+  ({ Registry } = await import('prom-client'));
   const k = quick ? 0.1 : 1;
   const results = [];
   results.push(

@@ -1,5 +1,5 @@
 // npm run bench [-- --quick] [-- --only=locks,profiling,bounds,serving,service] [-- --markdown] [-- --baseline=<rev>]
-//   [-- --reps=N] [-- --scenarios=immediate,stat,sync]
+//   [-- --reps=N] [-- --scenarios=immediate,stat,sync] [-- --settings=<names of bench/service.mjs's SETTINGS, comma-separated>]
 // Every group but `service` runs by default; `--only=service` runs the service benchmark (about 40 minutes).
 // Prints a table of ns/op and ratios; every row of the README's benchmark tables comes from this command.
 // --baseline=<rev> also runs that revision's build (made by `node bench/baseline.mjs <rev>`) beside this one.
@@ -15,6 +15,7 @@ const rev = args.find((a) => a.startsWith('--baseline='))?.slice(11);
 const run = (group) => (only ? only.split(',').includes(group) : group !== 'service');
 const reps = args.find((a) => a.startsWith('--reps='))?.slice(7);
 const scenarios = args.find((a) => a.startsWith('--scenarios='))?.slice(12);
+const settingsArg = args.find((a) => a.startsWith('--settings='))?.slice(11);
 
 const dist = fileURLToPath(new URL('../dist', import.meta.url));
 const lib = await import(pathToFileURL(dist + '/index.js').href);
@@ -47,23 +48,31 @@ if (run('bounds')) {
   if (baseline) results.push(...(await boundsBenchmarks({ quick: true, lib: baseline.lib, dist: baseline.dist, label: `@${rev}`, waiters: 200_000 })));
 }
 if (run('serving')) {
-  const { servingBenchmarks } = await import('./serving.mjs');
+  const { servingBenchmarks, clusterServingBenchmarks } = await import('./serving.mjs');
   const { encodeBenchmarks } = await import('./encode.mjs');
   results.push(await servingBenchmarks({ dist, rounds: quick ? 1 : 3, pendingDeltas: quick ? 30 : 300 }));
   if (!quick) results.push(await servingBenchmarks({ dist, samples: 100_000, pendingDeltas: 0, label: 'mutexprof, maxEntries raised to 100 000' }));
   if (baseline) results.push(await servingBenchmarks({ dist: baseline.dist, rounds: 1, label: `@${rev}` }));
+  results.push(await clusterServingBenchmarks({ dist, rounds: quick ? 1 : 3 }));
   results.push(...encodeBenchmarks({ quick }));
 }
 if (run('service')) {
-  const { serviceBenchmarks } = await import('./service.mjs');
+  const { serviceBenchmarks, SETTINGS } = await import('./service.mjs');
+  const settings = settingsArg === undefined ? SETTINGS : Object.fromEntries(settingsArg.split(',').map((n) => [n, SETTINGS[n] ?? fail(`no service setting "${n}": ${Object.keys(SETTINGS).join(', ')}`)]));
   results.push(
     ...(await serviceBenchmarks({
       dist,
       quick,
       reps: reps ? Number(reps) : undefined,
       scenarios: scenarios?.split(','),
+      settings,
       log: (line) => console.error(line),
     })),
   );
 }
 console.log(md ? markdown(results) : table(results));
+
+function fail(message) {
+  console.error(message);
+  process.exit(2);
+}

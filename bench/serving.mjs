@@ -22,6 +22,10 @@ function request(port, method, path, body) {
   });
 }
 
+async function fetchable(port) {
+  return (await request(port, 'GET', '/debug/pprof/ui/data.json?profile=mutex')).status === 200;
+}
+
 async function ask(child, msg) {
   child.send(msg);
   const [reply] = await once(child, 'message');
@@ -55,8 +59,10 @@ export async function servingBenchmarks({ dist, label = 'mutexprof', samples = 1
     'debug=1 text': () => ok(request(port, 'GET', '/debug/pprof/mutex?debug=1')),
     'delta (?seconds=1)': () => ok(request(port, 'GET', '/debug/pprof/mutex?seconds=1')),
     'index page': () => ok(request(port, 'GET', '/debug/pprof/')),
+    'flame graph data (ui/data.json)': () => ok(request(port, 'GET', '/debug/pprof/ui/data.json?profile=mutex')),
     '/symbol, every address': () => ok(request(port, 'POST', '/debug/pprof/symbol', addrs)),
   };
+  if (!(await fetchable(port))) delete kinds['flame graph data (ui/data.json)']; // a baseline build without the page
   for (const get of Object.values(kinds)) await get(); // warm-up
   for (const [name, get] of Object.entries(kinds)) {
     for (const clients of [1, 20]) {
@@ -83,4 +89,51 @@ export async function servingBenchmarks({ dist, label = 'mutexprof', samples = 1
   child.send({ cmd: 'exit' });
   await once(child, 'exit');
   return { title: `serving a profile of ${samples.toLocaleString('en')} samples (ratio: to the bound, 20 ms or 20 MB)`, baseline: 'bound', unit: 'ms or MB', rows };
+}
+
+/**
+ * One profile for a cluster: a primary serving with { cluster: true } and 3 workers with `samples` distinct
+ * stacks each (bench/cluster-server.mjs). The longest event-loop block in the primary and in any worker while the
+ * merged profile is served (1 client, then 20 in parallel; worst of `rounds`), and the time one request takes.
+ */
+export async function clusterServingBenchmarks({ dist, samples = 10_000, rounds = 3 } = {}) {
+  const child = fork(fileURLToPath(new URL('./cluster-server.mjs', import.meta.url)), [dist, String(samples)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const [{ port }] = await once(child, 'message');
+  const rows = [];
+  const blocks = async (work) => {
+    await ask(child, { cmd: 'reset' });
+    const t0 = performance.now();
+    await work();
+    const ms = performance.now() - t0;
+    return { ms, ...(await ask(child, { cmd: 'read' })) };
+  };
+  const get = async (path) => {
+    const r = await request(port, 'GET', path);
+    if (r.status !== 200) throw new Error(`status ${r.status}`);
+  };
+  for (const [name, path] of [
+    ['protobuf', '/debug/pprof/mutex'],
+    ['debug=1 text', '/debug/pprof/mutex?debug=1'],
+    ['flame graph data', '/debug/pprof/ui/data.json?profile=mutex'],
+  ]) {
+    await get(path); // warm-up
+    for (const clients of [1, 20]) {
+      let primary = 0;
+      let workers = 0;
+      let ms = 0;
+      for (let r = 0; r < rounds; r++) {
+        const b = await blocks(() => Promise.all(Array.from({ length: clients }, () => get(path))));
+        primary = Math.max(primary, b.primary);
+        workers = Math.max(workers, b.workers);
+        ms = Math.max(ms, b.ms);
+      }
+      const who = `${name}, ${clients === 1 ? '1 client' : `${clients} clients`}`;
+      rows.push({ impl: `${who}: longest block in the primary (ms)`, ns: primary, ratio: primary / 20 });
+      rows.push({ impl: `${who}: longest block in a worker (ms)`, ns: workers, ratio: workers / 20 });
+      rows.push({ impl: `${who}: slowest answer (ms)`, ns: ms, ratio: ms / 20 });
+    }
+  }
+  child.send({ cmd: 'exit' });
+  await once(child, 'exit');
+  return { title: `cluster: true, 3 workers × ${samples.toLocaleString('en')} samples merged (ratio: to 20 ms)`, baseline: '20 ms', unit: 'ms', rows };
 }

@@ -99,6 +99,10 @@ describe('cluster: true in a node:cluster primary', () => {
     // the index counts the workers' samples
     const index = await (await fetch(base + '/')).text();
     expect(index).toContain('Merged over this process and its cluster workers');
+    // the locks dump is each process's own, under a header naming it
+    const dump = await (await fetch(base + '/locks?debug=1')).text();
+    for (const { pid, worker } of pids) expect(dump).toContain(`=== worker ${worker} (pid ${pid}) ===\nlocks: 0 held, 0 waiting`);
+    expect(dump).toContain(`=== process (pid ${app.pid}) ===`);
   });
 
   test('?seconds= deltas of the merged view hold exactly what happened in the window', async () => {

@@ -25,7 +25,7 @@ describe.skipIf(!go)('go tool pprof against the demo service', () => {
     home = mkdtempSync(join(tmpdir(), 'mutexprof-e2e-'));
     demo = spawn(process.execPath, ['--import', 'tsx', 'examples/demo.ts'], {
       cwd: root,
-      env: { ...process.env, PORT: '0', LOAD_SECONDS: '60', MUTEX_PROFILE_FRACTION: '1', BLOCK_PROFILE_RATE: '1', BLOCK_PROFILE_FRACTION: '1' },
+      env: { ...process.env, PORT: '0', LOAD_SECONDS: '60', MUTEX_PROFILE_FRACTION: '1', BLOCK_PROFILE_RATE: '1', BLOCK_PROFILE_FRACTION: '1', HOLD_PROFILE_FRACTION: '1' },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     let out = '';
@@ -89,6 +89,31 @@ describe.skipIf(!go)('go tool pprof against the demo service', () => {
     const out = await pprof('-raw', `${base}/debug/pprof/mutex?debug=1`);
     expect(out).toContain('PeriodType: contentions count');
     expect(out).toMatch(/RWMutex\.unlock/);
+  });
+
+  test('-traces reads who holds and waits now (/locks); -top reads the hold profile', async () => {
+    // a moment when something is held (the load keeps 24 requests in flight; tracking is on in the demo)
+    let traces = '';
+    for (let i = 0; i < 50 && !/state:\s+held/.test(traces); i++) traces = await pprof('-traces', `${base}/debug/pprof/locks`);
+    expect(traces).toContain('Type: age');
+    expect(traces).toMatch(/state:\s+held/);
+    expect(traces).toMatch(/lock:\s+(settings|user-cache|event-flush|db-pool)/);
+    const hold = await pprof('-top', `${base}/debug/pprof/hold`);
+    expect(hold).toContain('Type: hold');
+    expect(hold).toMatch(/SettingsStore\.(read|reload)|UserCache\.get|EventQueue\.flush/);
+    const counts = await pprof('-top', '-sample_index=acquisitions', `${base}/debug/pprof/hold`);
+    expect(counts).toContain('Type: acquisitions');
+  });
+
+  test('the demo’s /metrics: prom-client text with the lock metrics of every lock', async () => {
+    const text = await (await fetch(`${base}/metrics`)).text();
+    for (const lock of ['settings', 'user-cache', 'event-flush']) {
+      expect(text).toMatch(new RegExp(`^mutexprof_lock_wait_seconds_bucket\\{le="\\+Inf",lock="${lock}",kind="\\w+",mode="\\w+"\\} [1-9]`, 'm'));
+      expect(text).toMatch(new RegExp(`^mutexprof_lock_contentions_total\\{lock="${lock}",`, 'm'));
+    }
+    expect(text).toMatch(/^# TYPE mutexprof_lock_hold_seconds histogram$/m);
+    expect(text).toMatch(/^mutexprof_lock_hold_seconds_count\{lock="settings",kind="RWMutex",mode="shared"\} [1-9]/m); // tracking is on in the demo
+    expect(text).toMatch(/^process_cpu_user_seconds_total /m); // the app's own metrics beside them
   });
 
   test('errors reach the user through X-Go-Pprof', async () => {

@@ -163,6 +163,36 @@ describe.each(['http', 'express5', 'express4'] as const)('%s', (kind) => {
     const r = await request(port, 'POST', '/debug/pprof/symbol', {}, addrs.map((a) => '0x' + (parseInt(a, 16) - 1).toString(16)).join('+'));
     expect(r.body.toString()).toMatch(/^0x[0-9a-f]+ Mutex\.unlock\n0x[0-9a-f]+ holdFixture\n/);
   });
+
+  test('ui → ui/; the page, its script and styles come from the package, under a CSP that allows nothing else', async () => {
+    const r = await request(port, 'GET', '/debug/pprof/ui');
+    expect(r.status).toBe(301);
+    expect(r.headers.location).toBe('/debug/pprof/ui/');
+    const page = await request(port, 'GET', '/debug/pprof/ui/');
+    expect(page.status).toBe(200);
+    expect(page.headers['content-security-policy']).toContain("default-src 'none'");
+    expect(page.body.toString()).toContain('<script src=flamegraph.js>');
+    const js = await request(port, 'GET', '/debug/pprof/ui/flamegraph.js');
+    expect(js.headers['content-type']).toMatch(/^text\/javascript/);
+    expect(js.body.toString()).toContain('d3-flame-graph');
+    const css = await request(port, 'GET', '/debug/pprof/ui/flamegraph.css');
+    expect(css.body.toString()).toContain('.d3-flame-graph');
+    expect((await request(port, 'GET', '/debug/pprof/')).body.toString()).toContain("<a href='ui/'>Flame graphs</a>");
+  });
+
+  test('data.json: the tree of a profile, by lock and value; bad input is a clear error', async () => {
+    const r = await request(port, 'GET', '/debug/pprof/ui/data.json?profile=block&value=contentions');
+    expect(r.status).toBe(200);
+    const d = JSON.parse(r.body.toString()) as { profile: string; value: string; tree: { name: string; value: number; children: unknown[] }; total: number; profiles: string[] };
+    expect(d.profile).toBe('block');
+    expect(d.value).toBe('contentions');
+    expect(d.tree.name).toBe('all');
+    expect(d.tree.value).toBe(d.total);
+    expect(d.profiles).toEqual(expect.arrayContaining(['mutex', 'block', 'hold', 'locks']));
+    expect((await request(port, 'GET', '/debug/pprof/ui/data.json?profile=mutex&value=nope')).status).toBe(400);
+    expect((await request(port, 'GET', '/debug/pprof/ui/data.json?profile=nosuch')).status).toBe(404);
+    expect((await request(port, 'GET', '/debug/pprof/ui/nosuch.js')).status).toBe(404);
+  });
 });
 
 describe('pprofHandler in process', () => {
@@ -275,49 +305,5 @@ describe('pprofHandler in process', () => {
     const port = (s.address() as { port: number }).port;
     await expect(startPprofServer({ port })).rejects.toMatchObject({ code: 'EADDRINUSE' });
     s.close();
-  });
-});
-
-describe.each(['http', 'express5', 'express4'] as const)('%s: the flame-graph page', (kind) => {
-  let port = 0;
-  let child: ChildProcess;
-  let dir = '';
-  beforeAll(async () => {
-    ({ port, child, dir } = await startFixture(kind));
-  });
-  afterAll(async () => {
-    child.kill();
-    await once(child, 'exit');
-    rmSync(dir, { recursive: true, force: true });
-  });
-
-  test('ui → ui/; the page, its script and styles come from the package, under a CSP that allows nothing else', async () => {
-    const r = await request(port, 'GET', '/debug/pprof/ui');
-    expect(r.status).toBe(301);
-    expect(r.headers.location).toBe('/debug/pprof/ui/');
-    const page = await request(port, 'GET', '/debug/pprof/ui/');
-    expect(page.status).toBe(200);
-    expect(page.headers['content-security-policy']).toContain("default-src 'none'");
-    expect(page.body.toString()).toContain('<script src=flamegraph.js>');
-    const js = await request(port, 'GET', '/debug/pprof/ui/flamegraph.js');
-    expect(js.headers['content-type']).toMatch(/^text\/javascript/);
-    expect(js.body.toString()).toContain('d3-flame-graph');
-    const css = await request(port, 'GET', '/debug/pprof/ui/flamegraph.css');
-    expect(css.body.toString()).toContain('.d3-flame-graph');
-    expect((await request(port, 'GET', '/debug/pprof/')).body.toString()).toContain("<a href='ui/'>Flame graphs</a>");
-  });
-
-  test('data.json: the tree of a profile, by lock and value; bad input is a clear error', async () => {
-    const r = await request(port, 'GET', '/debug/pprof/ui/data.json?profile=block&value=contentions');
-    expect(r.status).toBe(200);
-    const d = JSON.parse(r.body.toString()) as { profile: string; value: string; tree: { name: string; value: number; children: unknown[] }; total: number; profiles: string[] };
-    expect(d.profile).toBe('block');
-    expect(d.value).toBe('contentions');
-    expect(d.tree.name).toBe('all');
-    expect(d.tree.value).toBe(d.total);
-    expect(d.profiles).toEqual(expect.arrayContaining(['mutex', 'block', 'hold', 'locks']));
-    expect((await request(port, 'GET', '/debug/pprof/ui/data.json?profile=mutex&value=nope')).status).toBe(400);
-    expect((await request(port, 'GET', '/debug/pprof/ui/data.json?profile=nosuch')).status).toBe(404);
-    expect((await request(port, 'GET', '/debug/pprof/ui/nosuch.js')).status).toBe(404);
   });
 });

@@ -1,45 +1,80 @@
 // Ground truth in bulk: the two profiles agree on random schedules, and sampled estimates are unbiased.
 import { describe, test, expect } from 'vitest';
 import fc from 'fast-check';
-import { Mutex, RWMutex, setMutexProfileFraction, setBlockProfileRate, setBlockProfileFraction, configureProfiler, type Guard } from '../src/index.js';
+import { Mutex, RWMutex, Semaphore, setMutexProfileFraction, setBlockProfileRate, setBlockProfileFraction, configureProfiler, type Guard } from '../src/index.js';
 import { manualClock, flush, ms, totalsOf, seeded, contend } from './helpers.js';
 
 const clock = manualClock();
 configureProfiler({ now: clock.now });
 
-describe('mutex total delay = block total delay at rate 1 (two views of one truth)', () => {
+// One property, run against each lock kind through a factory: a random schedule of acquisitions (a kind-specific
+// variant: a writer or a reader, a weight), clock steps, aborts and releases, then everything released.
+interface Kind {
+  make(name: string): { waiting: number; acquire(variant: number, signal?: AbortSignal): Promise<Guard>; settled(): void };
+  seed: number;
+  runs: number;
+}
+const KINDS: Record<string, Kind> = {
+  RWMutex: {
+    make(name) {
+      const rw = new RWMutex({ name });
+      return {
+        get waiting() {
+          return rw.waiting;
+        },
+        acquire: (v, signal) => (v % 2 === 0 ? rw.lock({ signal }) : rw.rLock({ signal })),
+        settled: () => expect(rw.locked || rw.readers > 0).toBe(false),
+      };
+    },
+    seed: 7,
+    runs: 300,
+  },
+  Semaphore: {
+    make(name) {
+      const sem = new Semaphore(3, { name });
+      return {
+        get waiting() {
+          return sem.waiting;
+        },
+        acquire: (v, signal) => sem.acquire({ weight: 1 + (v % 3), signal }), // waits that end over several releases
+        settled: () => expect(sem.available).toBe(3),
+      };
+    },
+    seed: 11,
+    runs: 200,
+  },
+};
+
+describe.each(Object.keys(KINDS))('mutex total delay = block total delay at rate 1 (two views of one truth): %s', (kind) => {
   let run = 0;
-  test('random RWMutex schedules with aborts and clock steps', async () => {
+  test('random schedules with aborts and clock steps', async () => {
     setMutexProfileFraction(1);
     setBlockProfileRate(1);
+    const { make, seed, runs } = KINDS[kind];
     const op = fc.oneof(
-      fc.record({ k: fc.constant('lock' as const), write: fc.boolean(), abortable: fc.boolean() }),
+      fc.record({ k: fc.constant('acquire' as const), variant: fc.nat({ max: 5 }), abortable: fc.boolean() }),
       fc.record({ k: fc.constant('advance' as const), ns: fc.integer({ min: 1, max: 5 * ms }) }),
       fc.record({ k: fc.constant('abort' as const), pick: fc.nat() }),
       fc.record({ k: fc.constant('release' as const), pick: fc.nat() }),
     );
     await fc.assert(
       fc.asyncProperty(fc.array(op, { minLength: 1, maxLength: 30 }), async (ops) => {
-        const name = `eq-${run++}`;
-        const rw = new RWMutex({ name });
+        const name = `eq-${kind}-${run++}`;
+        const lock = make(name);
         const held: Guard[] = [];
         const ctrls: AbortController[] = [];
         const pending: Promise<unknown>[] = [];
         for (const o of ops) {
-          if (o.k === 'lock') {
+          if (o.k === 'acquire') {
             const ac = o.abortable ? new AbortController() : undefined;
             if (ac) ctrls.push(ac);
-            const p = (o.write ? rw.lock({ signal: ac?.signal }) : rw.rLock({ signal: ac?.signal })).then(
-              (g) => void held.push(g),
-              () => undefined,
-            );
-            pending.push(p);
+            pending.push(lock.acquire(o.variant, ac?.signal).then((g) => void held.push(g), () => undefined));
           } else if (o.k === 'advance') clock.advance(o.ns);
           else if (o.k === 'abort' && ctrls.length > 0) ctrls[o.pick % ctrls.length].abort();
           else if (o.k === 'release' && held.length > 0) held.splice(o.pick % held.length, 1)[0][Symbol.dispose]();
           await flush();
         }
-        while (held.length > 0 || rw.waiting > 0) {
+        while (held.length > 0 || lock.waiting > 0) {
           clock.advance(ms);
           for (const g of held.splice(0)) g[Symbol.dispose]();
           await flush();
@@ -48,8 +83,9 @@ describe('mutex total delay = block total delay at rate 1 (two views of one trut
         const m = await totalsOf('mutex', name);
         const b = await totalsOf('block', name);
         expect(Math.abs(m.delay - b.delay)).toBeLessThan(1e-6 * Math.max(1, b.delay)); // float sums, exact in ns
+        lock.settled();
       }),
-      { seed: Number(process.env.FC_SEED ?? 7), numRuns: Number(process.env.FC_RUNS ?? 300) },
+      { seed: Number(process.env.FC_SEED ?? seed), numRuns: Number(process.env.FC_RUNS ?? runs) },
     );
   });
 });

@@ -374,14 +374,14 @@ function isSemaphore(sync: MutexInterface | SemaphoreInterface): sync is Semapho
 export function withTimeout(mutex: MutexInterface, timeout: number, timeoutError?: Error): MutexInterface;
 export function withTimeout(semaphore: SemaphoreInterface, timeout: number, timeoutError?: Error): SemaphoreInterface;
 export function withTimeout(sync: MutexInterface | SemaphoreInterface, timeout: number, timeoutError: Error = E_TIMEOUT): MutexInterface | SemaphoreInterface {
-  const acquire = (weightOrPriority?: number, priority?: number): Promise<MutexInterface.Releaser | [number, SemaphoreInterface.Releaser]> => {
-    let weight: number | undefined;
-    if (isSemaphore(sync)) weight = weightOrPriority;
-    else {
-      weight = undefined;
-      priority = weightOrPriority;
-    }
-    if (weight !== undefined && weight <= 0) throw new Error(`invalid weight ${weight}: must be positive`);
+  // a Mutex's methods take (priority), a Semaphore's (weight, priority): as async-mutex's withTimeout reads them
+  const args = (weightOrPriority?: number, priority?: number): [number | undefined, number | undefined] => {
+    if (!isSemaphore(sync)) return [undefined, weightOrPriority];
+    if (weightOrPriority !== undefined && weightOrPriority <= 0) throw new Error(`invalid weight ${weightOrPriority}: must be positive`);
+    return [weightOrPriority, priority];
+  };
+  const acquire = (weightOrPriority?: number, p?: number): Promise<MutexInterface.Releaser | [number, SemaphoreInterface.Releaser]> => {
+    const [weight, priority] = args(weightOrPriority, p);
     return new Promise((resolve, reject) => {
       let isTimeout = false;
       const handle = setTimeout(() => {
@@ -427,14 +427,8 @@ export function withTimeout(sync: MutexInterface | SemaphoreInterface, timeout: 
     cancel(): void {
       sync.cancel();
     },
-    waitForUnlock(weightOrPriority?: number, priority?: number): Promise<void> {
-      let weight: number | undefined;
-      if (isSemaphore(sync)) weight = weightOrPriority;
-      else {
-        weight = undefined;
-        priority = weightOrPriority;
-      }
-      if (weight !== undefined && weight <= 0) throw new Error(`invalid weight ${weight}: must be positive`);
+    waitForUnlock(weightOrPriority?: number, p?: number): Promise<void> {
+      const [weight, priority] = args(weightOrPriority, p);
       return new Promise((resolve, reject) => {
         const handle = setTimeout(() => reject(timeoutError), timeout);
         void (isSemaphore(sync) ? sync.waitForUnlock(weight, priority) : sync.waitForUnlock(priority)).then(() => {

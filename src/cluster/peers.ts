@@ -21,18 +21,21 @@ import cluster, { type Worker } from 'node:cluster';
 import { BroadcastChannel, isMainThread, threadId } from 'node:worker_threads';
 import type { EventEmitter } from 'node:events';
 import { shared } from '../shared.js';
-import { deltaOver, profiles, sourceOf, type ProfileSnapshot } from '../pprof/registry.js';
+import { collectText, deltaOver, profiles, sourceOf, type ProfileSnapshot } from '../pprof/registry.js';
 import { mergeParts, originName, toWire, type WirePart } from './wire.js';
 
 const CMD = 'NODE_MUTEXPROF';
 const THREADS = 'mutexprof:threads';
 
 /** What a peer is asked. */
-export type PeerOp = { op: 'snapshot'; name: string } | { op: 'delta'; name: string; seconds: number } | { op: 'counts' };
+export type PeerOp = { op: 'snapshot'; name: string } | { op: 'delta'; name: string; seconds: number } | { op: 'counts' } | { op: 'text'; name: string };
+type SnapshotOp = Extract<PeerOp, { op: 'snapshot' | 'delta' }>;
 
 interface Answer {
   parts?: WirePart[];
   counts?: Record<string, number>;
+  /** a profile's own text (the `locks` dump, which a merged snapshot cannot give), per process or thread */
+  texts?: Array<{ origin: Array<[string, string]>; text: string }>;
   error?: string;
   /** peers of the answering process left out (its threads), named */
   missing?: string[];
@@ -51,6 +54,10 @@ async function answerHere(op: PeerOp, signal: AbortSignal): Promise<Answer> {
   if (op.op === 'counts') return { counts: Object.fromEntries(profiles().map((p) => [p.name, p.count()])) };
   const source = sourceOf(op.name);
   if (source === undefined) return { error: `no profile ${op.name}` };
+  if (op.op === 'text') {
+    const snapshot = await source.snapshot();
+    return { texts: [{ origin: origin(), text: Buffer.concat(await collectText(source, snapshot)).toString() }] };
+  }
   let s: ProfileSnapshot | null;
   if (op.op === 'delta') {
     if (source.window === undefined) return { error: `${op.name} is not a cumulative profile` };
@@ -69,12 +76,14 @@ async function answerWithThreads(op: PeerOp, timeoutMs: number, signal: AbortSig
 function combine(answers: Answer[], missing: string[]): Answer & { missing: string[] } {
   const parts: WirePart[] = [];
   const counts: Record<string, number> = {};
+  const texts: NonNullable<Answer['texts']> = [];
   for (const a of answers) {
     if (a.parts) parts.push(...a.parts);
+    if (a.texts) texts.push(...a.texts);
     if (a.missing) missing.push(...a.missing);
     for (const [k, v] of Object.entries(a.counts ?? {})) counts[k] = (counts[k] ?? 0) + v;
   }
-  return { parts, counts, missing };
+  return { parts, counts, texts, missing };
 }
 
 // ---- cluster workers: the answering side, installed when mutexprof is imported in a worker ----
@@ -181,30 +190,31 @@ interface Hub {
   pending: Map<number, { waiting: Set<number>; answers: Answer[]; done(): void }>;
 }
 
+const hubs = shared('threadHub', () => ({ hub: null as Hub | null }));
+
 /** @internal Opens (once) this thread's side of the threads' channel, where sharing threads say hello. */
 export function openThreadHub(): Hub {
-  return shared('threadHub', () => {
-    const hub: Hub = { channel: new BroadcastChannel(THREADS), members: new Set(), nextId: 1, pending: new Map() };
-    hub.channel.onmessage = (e: unknown): void => {
-      const m = (e as { data: ThreadMessage }).data;
-      if (m.t === 'hello') hub.members.add(m.thread);
-      else if (m.t === 'reply' && m.to === threadId) {
-        hub.members.add(m.thread); // a thread once left out for being slow is back
-        const p = hub.pending.get(m.id);
-        if (p !== undefined && p.waiting.delete(m.thread)) {
-          p.answers.push(m.answer);
-          if (p.waiting.size === 0) p.done();
-        }
+  if (hubs.hub !== null) return hubs.hub;
+  const hub: Hub = { channel: new BroadcastChannel(THREADS), members: new Set(), nextId: 1, pending: new Map() };
+  hub.channel.onmessage = (e: unknown): void => {
+    const m = (e as { data: ThreadMessage }).data;
+    if (m.t === 'hello') hub.members.add(m.thread);
+    else if (m.t === 'reply' && m.to === threadId) {
+      hub.members.add(m.thread); // a thread once left out for being slow is back
+      const p = hub.pending.get(m.id);
+      if (p !== undefined && p.waiting.delete(m.thread)) {
+        p.answers.push(m.answer);
+        if (p.waiting.size === 0) p.done();
       }
-    };
-    hub.channel.unref();
-    hub.channel.postMessage({ t: 'who' } satisfies ThreadMessage);
-    return hub;
-  });
+    }
+  };
+  hub.channel.unref();
+  hub.channel.postMessage({ t: 'who' } satisfies ThreadMessage);
+  return (hubs.hub = hub);
 }
 
 async function askThreads(op: PeerOp, ms: number, signal: AbortSignal): Promise<{ answers: Answer[]; missing: string[] }> {
-  const hub = shared<Hub | null>('threadHub', () => null);
+  const hub = hubs.hub;
   if (hub === null || hub.members.size === 0) return { answers: [], missing: [] };
   const id = hub.nextId++;
   const waiting = new Set([...hub.members].filter((t) => t !== threadId));
@@ -304,11 +314,52 @@ export async function gather(op: PeerOp, timeoutMs: number, signal: AbortSignal)
   }
 }
 
-/** @internal The merged snapshot of profile `name` over the cluster (see gather), or null if cancelled. */
-export async function clusterSnapshot(op: Exclude<PeerOp, { op: 'counts' }>, timeoutMs: number, signal: AbortSignal): Promise<ProfileSnapshot | null> {
+/**
+ * @internal The merged snapshot of profile `name` over the cluster (see gather), or null if `signal` aborts first.
+ * Concurrent requests for the same snapshot share one round of asking (a client that leaves does not end it for
+ * the others: it is bounded by the timeout anyway); each delta asks on its own, over its own window.
+ */
+export async function clusterSnapshot(op: SnapshotOp, timeoutMs: number, signal: AbortSignal): Promise<ProfileSnapshot | null> {
+  if (op.op === 'delta') return merged(op, timeoutMs, signal);
+  const key = `${op.name}\0${timeoutMs}`;
+  let round = inflight.get(key);
+  if (round === undefined) {
+    round = merged(op, timeoutMs, new AbortController().signal) as Promise<ProfileSnapshot>;
+    inflight.set(key, round);
+    const done = (): void => void inflight.delete(key);
+    round.then(done, done);
+  }
+  if (signal.aborted) return null;
+  return new Promise<ProfileSnapshot | null>((resolve, reject) => {
+    const abort = (): void => resolve(null);
+    signal.addEventListener('abort', abort, { once: true });
+    round.then(
+      (s) => (signal.removeEventListener('abort', abort), resolve(s)),
+      (e: unknown) => (signal.removeEventListener('abort', abort), reject(e)),
+    );
+  });
+}
+
+const inflight = new Map<string, Promise<ProfileSnapshot>>();
+
+async function merged(op: SnapshotOp, timeoutMs: number, signal: AbortSignal): Promise<ProfileSnapshot | null> {
   const g = await gather(op, timeoutMs, signal);
   if (g === null) return null;
   if (g.error !== undefined) throw new Error(g.error);
   const notes = g.missing.map((m) => `mutexprof cluster: left out: ${m}`);
   return mergeParts(op.name, g.parts ?? [], notes);
+}
+
+/**
+ * @internal A profile's own legacy text over the cluster (for profiles whose text is not a rendering of their
+ * snapshot, as the `locks` dump): each process's or thread's text under a header naming it; null if cancelled.
+ */
+export async function clusterText(name: string, timeoutMs: number, signal: AbortSignal): Promise<string | null> {
+  const g = await gather({ op: 'text', name }, timeoutMs, signal);
+  if (g === null) return null;
+  if (g.error !== undefined) throw new Error(g.error);
+  let out = '';
+  for (const { origin, text } of g.texts ?? []) out += `=== ${originName(origin)} ===\n${text}\n`;
+  for (const m of g.missing) out += `=== left out: ${m} ===\n`;
+  return out;
 }

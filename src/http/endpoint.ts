@@ -14,7 +14,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { profiles, sourceOf, currentProto, currentText, collectText, deltaOver, type ProfileSnapshot, type ProfileSource } from '../pprof/registry.js';
 import { encodeSnapshot } from '../pprof/proto.js';
-import { clusterSnapshot, gather, openThreadHub } from '../cluster/peers.js';
+import { clusterSnapshot, clusterText, gather, openThreadHub } from '../cluster/peers.js';
 import { serveUi } from './ui.js';
 import { escapeLine } from '../pprof/text.js';
 import { frameAt } from '../profile/stack.js';
@@ -237,6 +237,16 @@ export async function serve(req: IncomingMessage, res: ServerResponse, rel: stri
     if (debug !== 0) return serveError(res, 400, 'seconds and debug params are incompatible');
     if (source.window === undefined) return serveError(res, 400, `${name} is not a cumulative profile: seconds is not supported`);
     return serveDelta(req, res, source, n, opts);
+  }
+  if (opts.cluster !== null && debug !== 0 && typeof source.text === 'function') {
+    // a text of its own (the locks dump): each process's, one after the other
+    const r = requestSignal(res, opts.closing);
+    try {
+      const text = await clusterText(name, opts.cluster.timeoutMs, r.signal);
+      return text === null ? undefined : send(req, res, 'text/plain; charset=utf-8', text);
+    } finally {
+      r.dispose();
+    }
   }
   if (opts.cluster !== null) {
     const merged = await snapshotFor(res, source, opts);

@@ -19,26 +19,7 @@ import type { ServerResponse } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { profiles, sourceOf, type ProfileSnapshot } from '../pprof/registry.js';
 import { Slicer } from '../profile/slice.js';
-
-/** A node of the flame graph: a function, with everything that went through it. */
-interface TreeNode {
-  name: string;
-  file: string;
-  value: number;
-  children: TreeNode[];
-}
-
-/** What the page shows for one profile, lock and sample type. */
-export interface FlameData {
-  profile: string;
-  profiles: string[];
-  sampleTypes: ReadonlyArray<{ type: string; unit: string }>;
-  value: string;
-  locks: Array<{ name: string; value: number }>;
-  total: number;
-  tree: TreeNode;
-  comments: readonly string[];
-}
+import type { FlameData, TreeNode } from './ui/data.js';
 
 /** @internal The flame graph of `s` for sample type `value` (its index), restricted to `lock` if not null. */
 export async function flameData(s: ProfileSnapshot, valueIndex: number, lock: string | null): Promise<Omit<FlameData, 'profiles' | 'sampleTypes' | 'value'>> {

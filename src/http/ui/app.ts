@@ -3,23 +3,7 @@
 // choices live in the page's query string, so a view can be linked to.
 import flamegraph from 'd3-flame-graph';
 import { select } from 'd3-selection';
-
-interface TreeNode {
-  name: string;
-  file: string;
-  value: number;
-  children: TreeNode[];
-}
-interface FlameData {
-  profile: string;
-  profiles: string[];
-  sampleTypes: Array<{ type: string; unit: string }>;
-  value: string;
-  locks: Array<{ name: string; value: number }>;
-  total: number;
-  tree: TreeNode;
-  comments: string[];
-}
+import type { FlameData, TreeNode } from './data.js';
 
 const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T;
 const profileSel = $<HTMLSelectElement>('profile');
