@@ -1,6 +1,5 @@
 // The cluster side of the cluster serving bench (bench/serving.mjs): a node:cluster primary serving
-// pprofHandler({ cluster: true }), and 3 workers each with a profile of N distinct stacks and a trickle of new
-// events. Every process watches its longest event-loop block; the primary collects the workers' over the app's
+// pprofHandler({ cluster: true }), and WORKERS workers each with a profile of N distinct stacks. Every process watches its longest event-loop block; the primary collects the workers' over the app's
 // own IPC messages. Driven over IPC: { cmd: 'reset' | 'read' | 'exit' }.
 //   node bench/cluster-server.mjs <dist dir> <samples>
 import cluster from 'node:cluster';
@@ -13,10 +12,11 @@ const [distArg, samplesArg] = process.argv.slice(2);
 const lib = await import(pathToFileURL(resolve(distArg, 'index.js')).href);
 const n = Number(samplesArg ?? 10_000);
 
-const watch = loopWatch();
+// no spinning: it would take a core from the processes measured
+const watch = loopWatch({ spin: false });
 
 if (cluster.isPrimary) {
-  const workers = [0, 1, 2].map(() => cluster.fork());
+  const workers = Array.from({ length: Number(process.env.WORKERS) }, () => cluster.fork());
   const replies = new Map();
   for (const w of workers) w.on('message', (m) => replies.get(w.id)?.(m));
   const ask = (w, m) => new Promise((r) => (replies.set(w.id, r), w.send(m)));
@@ -37,7 +37,7 @@ if (cluster.isPrimary) {
     }
   });
 } else {
-  await profileOf(lib, n, { trickle: true });
+  await profileOf(lib, n); // no trickle needed: a worker builds each answer anew
   process.on('message', (m) => {
     if (m === 'reset') {
       watch.reset();

@@ -44,6 +44,8 @@ if (kind === 'keys') {
 }
 
 setMutexProfileFraction(1);
+// stacks deep enough that every one of them is distinct (the default maxDepth, 8, would keep 2^7 of them)
+if (kind === 'stacks') lib.configureProfiler({ maxDepth: 24 });
 const mu = new Mutex({ name: 'heap' });
 mu.tryLock();
 const oneEvent = (i) => {

@@ -1,4 +1,5 @@
 // For the bench processes: a profile of N distinct stacks, and a watch on the event loop's longest block.
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 
 function a(i, d, f) {
   return d === 0 ? f() : (i >> d) & 1 ? a(i, d - 1, f) : b(i, d - 1, f);
@@ -13,12 +14,13 @@ function b(i, d, f) {
  * existing stacks every 10 ms, so that no build of the profile is a cached one. Returns a function that stops it.
  */
 export async function profileOf(lib, n, { name = 'serving', trickle = false } = {}) {
-  if (n > 10_000) lib.configureProfiler({ maxEntries: n });
+  const bits = Math.ceil(Math.log2(n)) + 1;
+  // room for every bit's frame, so that the n stacks stay distinct (the default maxDepth, 8, keeps 2^7 of them)
+  lib.configureProfiler({ maxDepth: bits + 3, ...(n > 10_000 ? { maxEntries: n } : {}) });
   lib.setMutexProfileFraction(1);
   lib.setBlockProfileRate(0);
   const mu = new lib.Mutex({ name });
   mu.tryLock();
-  const bits = Math.ceil(Math.log2(n)) + 1;
   const event = (i) => {
     void mu.lock();
     a(i * 2, bits, () => mu.unlock());
@@ -27,6 +29,9 @@ export async function profileOf(lib, n, { name = 'serving', trickle = false } = 
     event(i);
     if (i % 500 === 499) await new Promise((r) => setImmediate(r));
   }
+  await lib.lookup('mutex').snapshot(); // resolves what is pending
+  const count = lib.lookup('mutex').count();
+  if (count < n) throw new Error(`bench: a profile of ${n} distinct stacks has ${count} samples`);
   if (!trickle) return () => {};
   let k = 0;
   const timer = setInterval(() => {
@@ -35,8 +40,23 @@ export async function profileOf(lib, n, { name = 'serving', trickle = false } = 
   return () => clearInterval(timer);
 }
 
-/** Watches the longest gap between two turns of the event loop (ms): { max, reset(), stop() }. */
-export function loopWatch() {
+/**
+ * Watches the longest gap between two turns of the event loop (ms): { max, reset(), stop() }. It spins (a
+ * setImmediate loop): precise, and a core's worth of CPU, so only for benches with a core per process; with
+ * `{ spin: false }`, Node's event-loop delay histogram (1 ms resolution, no CPU).
+ */
+export function loopWatch({ spin = true } = {}) {
+  if (!spin) {
+    const h = monitorEventLoopDelay({ resolution: 1 });
+    h.enable();
+    return {
+      get max() {
+        return h.max / 1e6;
+      },
+      reset: () => h.reset(),
+      stop: () => h.disable(),
+    };
+  }
   let max = 0;
   let last = performance.now();
   let running = true;

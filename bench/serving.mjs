@@ -7,6 +7,7 @@ import { fork } from 'node:child_process';
 import { once } from 'node:events';
 import http from 'node:http';
 import { fileURLToPath } from 'node:url';
+import { availableParallelism } from 'node:os';
 
 const server = fileURLToPath(new URL('./serving-server.mjs', import.meta.url));
 
@@ -92,12 +93,14 @@ export async function servingBenchmarks({ dist, label = 'mutexprof', samples = 1
 }
 
 /**
- * One profile for a cluster: a primary serving with { cluster: true } and 3 workers with `samples` distinct
- * stacks each (bench/cluster-server.mjs). The longest event-loop block in the primary and in any worker while the
- * merged profile is served (1 client, then 20 in parallel; worst of `rounds`), and the time one request takes.
+ * One profile for a cluster: a primary serving with { cluster: true } and `workers` workers with `samples`
+ * distinct stacks each (bench/cluster-server.mjs). The longest event-loop block in the primary and in any worker
+ * while the merged profile is served (1 client, then 20 in parallel; worst of `rounds`), and the time a request
+ * takes. By default one worker per core but one (the primary's): with more processes than cores, the blocks
+ * measured would be the scheduler's.
  */
-export async function clusterServingBenchmarks({ dist, samples = 10_000, rounds = 3 } = {}) {
-  const child = fork(fileURLToPath(new URL('./cluster-server.mjs', import.meta.url)), [dist, String(samples)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+export async function clusterServingBenchmarks({ dist, samples = 10_000, rounds = 3, workers = Math.max(1, availableParallelism() - 1) } = {}) {
+  const child = fork(fileURLToPath(new URL('./cluster-server.mjs', import.meta.url)), [dist, String(samples)], { env: { ...process.env, WORKERS: String(workers) }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const [{ port }] = await once(child, 'message');
   const rows = [];
   const blocks = async (work) => {
@@ -135,5 +138,5 @@ export async function clusterServingBenchmarks({ dist, samples = 10_000, rounds 
   }
   child.send({ cmd: 'exit' });
   await once(child, 'exit');
-  return { title: `cluster: true, 3 workers × ${samples.toLocaleString('en')} samples merged (ratio: to 20 ms)`, baseline: '20 ms', unit: 'ms', rows };
+  return { title: `cluster: true, ${workers} worker${workers === 1 ? '' : 's'} × ${samples.toLocaleString('en')} samples merged (ratio: to 20 ms)`, baseline: '20 ms', unit: 'ms', rows };
 }

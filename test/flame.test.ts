@@ -1,6 +1,6 @@
 // The flame graph's tree (src/http/ui.ts): built from a snapshot, by sample type and lock.
 import { test, expect } from 'vitest';
-import { flameData } from '../src/http/ui.js';
+import { flameData, jsonChunks } from '../src/http/ui.js';
 import { frameOf } from '../src/profile/stack.js';
 import type { ProfileSnapshot } from '../src/index.js';
 
@@ -47,4 +47,11 @@ test('one lock, or the unnamed ones; counts instead of delay', async () => {
   const unnamed = await flameData(snapshot, 1, '');
   expect(unnamed.total).toBe(7);
   expect(unnamed.tree.children.map((c) => c.name)).toEqual(['other']);
+});
+
+test('data.json is written in chunks, node by node: the same data as JSON.stringify writes', async () => {
+  const d = await flameData(snapshot, 1, null);
+  const data = { ...d, profiles: ['mutex'], sampleTypes: [{ type: 'delay', unit: 'nanoseconds' }], value: 'delay', comments: ['a "quoted" note'] };
+  const chunks = await jsonChunks(data);
+  expect(JSON.parse(Buffer.concat(chunks).toString())).toEqual(JSON.parse(JSON.stringify(data)));
 });

@@ -23,6 +23,7 @@ import type { EventEmitter } from 'node:events';
 import { shared } from '../shared.js';
 import { collectText, deltaOver, profiles, sourceOf, type ProfileSnapshot } from '../pprof/registry.js';
 import { mergeParts, originName, toWire, type WirePart } from './wire.js';
+import { Slicer } from '../profile/slice.js';
 
 const CMD = 'NODE_MUTEXPROF';
 const THREADS = 'mutexprof:threads';
@@ -63,7 +64,9 @@ async function answerHere(op: PeerOp, signal: AbortSignal): Promise<Answer> {
     if (source.window === undefined) return { error: `${op.name} is not a cumulative profile` };
     s = await deltaOver(source, op.seconds, signal);
   } else s = await source.snapshot();
-  return { parts: s === null ? [] : [{ origin: origin(), snapshot: await toWire(s) }] };
+  const parts: WirePart[] = [];
+  if (s !== null) for await (const piece of toWire(s)) parts.push({ origin: origin(), snapshot: piece });
+  return { parts };
 }
 
 /** The answer of this process and the worker threads sharing with it. */
@@ -95,8 +98,36 @@ interface Request {
   cancel?: true;
 }
 
-function isMessage(m: unknown): m is Request & Answer {
+/** An answer on the wire: its parts one message each (`piece`), then the rest (`done`). */
+type Reply = { piece: WirePart } | (Omit<Answer, 'parts'> & { done: true });
+
+function isMessage(m: unknown): m is Request & Partial<{ piece: WirePart; done: true }> & Answer {
   return typeof m === 'object' && m !== null && (m as { cmd?: unknown }).cmd === CMD && typeof (m as { id?: unknown }).id === 'number';
+}
+
+/**
+ * Sends `a` as replies: each part on its own (a receiver parses one message in one go: pieces keep that short),
+ * yielding to the event loop between them once a slice is used up, then the rest.
+ */
+async function inPieces(a: Answer, post: (r: Reply) => void): Promise<void> {
+  const { parts = [], ...rest } = a;
+  const slice = new Slicer();
+  for (const piece of parts) {
+    post({ piece });
+    await slice.check();
+  }
+  post({ ...rest, done: true });
+}
+
+/** Collects the replies of one answer: returns the answer once `done` has come, else null. */
+function collect(pieces: WirePart[], r: Partial<{ piece: WirePart; done: true }> & Answer): Answer | null {
+  if (r.piece !== undefined) {
+    pieces.push(r.piece);
+    return null;
+  }
+  if (r.done !== true) return null;
+  const { done: _, ...answer } = r;
+  return { ...answer, parts: pieces };
 }
 
 /** @internal Called once per process at import: in a cluster worker, answers the primary's requests. */
@@ -111,9 +142,11 @@ export function answerClusterPrimary(): void {
       if (m.req === undefined) return;
       const ac = new AbortController();
       running.set(m.id, ac);
-      const reply = (a: Answer): void => {
+      const reply = (a: Answer): Promise<void> => {
         running.delete(m.id);
-        if (process.connected) process.send!({ cmd: CMD, id: m.id, ...a }, undefined, {}, () => {});
+        return inPieces(a, (msg) => {
+          if (process.connected) process.send!({ cmd: CMD, id: m.id, ...msg }, undefined, {}, () => {});
+        });
       };
       // its threads get less time than the primary gives this worker, so that their absence is reported
       answerWithThreads(m.req, 1000, ac.signal).then(reply, (e: unknown) => reply({ error: e instanceof Error ? e.message : String(e) }));
@@ -125,6 +158,7 @@ export function answerClusterPrimary(): void {
 // ---- cluster primary: the asking side ----
 
 interface Asked {
+  pieces: WirePart[];
   settle(r: Answer | string): void;
 }
 const workerState = shared('clusterAsk', () => ({ nextId: 1, pending: new Map<Worker, Map<number, Asked>>() }));
@@ -135,7 +169,10 @@ function pendingOf(w: Worker): Map<number, Asked> {
     const mine = (p = new Map());
     workerState.pending.set(w, mine);
     (w.process as EventEmitter).on('internalMessage', (m: unknown) => {
-      if (isMessage(m) && m.req === undefined && !m.cancel) mine.get(m.id)?.settle(m);
+      if (!isMessage(m) || m.req !== undefined || m.cancel) return;
+      const asked = mine.get(m.id);
+      const answer = asked === undefined ? null : collect(asked.pieces, m);
+      if (answer !== null) asked!.settle(answer);
     });
     w.once('exit', () => {
       workerState.pending.delete(w);
@@ -163,7 +200,7 @@ function askWorker(w: Worker, op: PeerOp, ms: number): { answer: Promise<Answer 
       resolve(r);
     };
   });
-  pending.set(id, { settle });
+  pending.set(id, { pieces: [], settle });
   send({ cmd: CMD, id, req: op });
   return {
     answer,
@@ -181,13 +218,13 @@ type ThreadMessage =
   | { t: 'hello'; thread: number }
   | { t: 'req'; from: number; id: number; req: PeerOp }
   | { t: 'cancel'; from: number; id: number }
-  | { t: 'reply'; to: number; id: number; thread: number; answer: Answer };
+  | { t: 'reply'; to: number; id: number; thread: number; r: Reply };
 
 interface Hub {
   channel: BroadcastChannel;
   members: Set<number>;
   nextId: number;
-  pending: Map<number, { waiting: Set<number>; answers: Answer[]; done(): void }>;
+  pending: Map<number, { waiting: Set<number>; pieces: Map<number, WirePart[]>; answers: Answer[]; done(): void }>;
 }
 
 const hubs = shared('threadHub', () => ({ hub: null as Hub | null }));
@@ -202,10 +239,14 @@ export function openThreadHub(): Hub {
     else if (m.t === 'reply' && m.to === threadId) {
       hub.members.add(m.thread); // a thread once left out for being slow is back
       const p = hub.pending.get(m.id);
-      if (p !== undefined && p.waiting.delete(m.thread)) {
-        p.answers.push(m.answer);
-        if (p.waiting.size === 0) p.done();
-      }
+      if (p === undefined || !p.waiting.has(m.thread)) return;
+      let pieces = p.pieces.get(m.thread);
+      if (pieces === undefined) p.pieces.set(m.thread, (pieces = []));
+      const answer = collect(pieces, m.r);
+      if (answer === null) return;
+      p.waiting.delete(m.thread);
+      p.answers.push(answer);
+      if (p.waiting.size === 0) p.done();
     }
   };
   hub.channel.unref();
@@ -234,7 +275,7 @@ async function askThreads(op: PeerOp, ms: number, signal: AbortSignal): Promise<
     };
     const timer = setTimeout(cancel, wait).unref();
     signal.addEventListener('abort', cancel);
-    hub.pending.set(id, { waiting, answers, done });
+    hub.pending.set(id, { waiting, pieces: new Map(), answers, done });
     hub.channel.postMessage({ t: 'req', from: threadId, id, req: op } satisfies ThreadMessage);
   });
   const pid = String(process.pid);
@@ -269,7 +310,14 @@ export function shareProfilesWithMainThread(): () => void {
       .catch((err: unknown) => ({ error: err instanceof Error ? err.message : String(err) }))
       .then((answer) => {
         running.delete(key);
-        if (!ac.signal.aborted || m.req.op !== 'delta') channel.postMessage({ t: 'reply', to: m.from, id: m.id, thread: threadId, answer } satisfies ThreadMessage);
+        if (ac.signal.aborted && m.req.op === 'delta') return;
+        return inPieces(answer, (r) => {
+          try {
+            channel.postMessage({ t: 'reply', to: m.from, id: m.id, thread: threadId, r } satisfies ThreadMessage);
+          } catch {
+            /* stopped sharing meanwhile */
+          }
+        });
       });
   };
   channel.unref();

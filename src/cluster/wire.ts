@@ -22,33 +22,42 @@ export interface WireSnapshot {
   samples: Array<[number[], Labels, number[]]>;
 }
 
-/** A profile of one process or thread, and the labels that say which. */
+/** A profile of one process or thread (or a piece of it), and the labels that say which. */
 export interface WirePart {
   /** e.g. [['pid', '123'], ['worker', '2']] */
   origin: Labels;
   snapshot: WireSnapshot;
 }
 
-/** `s` as JSON-safe data (yields to the event loop every few milliseconds). */
-export async function toWire(s: ProfileSnapshot): Promise<WireSnapshot> {
-  const frames: WireSnapshot['frames'] = [];
-  const index = new Map<Frame, number>();
-  const samples: WireSnapshot['samples'] = [];
+/** Samples per piece: about 100 KB of JSON, which a receiver parses in a millisecond or two. */
+export const PIECE = 1000;
+
+/**
+ * `s` as JSON-safe pieces of at most `size` samples, each with the frames its own samples use, so that each can
+ * travel as one message and be parsed on its own (one large message would be parsed in one go). The first piece
+ * carries the comments; there is always at least one. Yields to the event loop every few milliseconds.
+ */
+export async function* toWire(s: ProfileSnapshot, size = PIECE): AsyncGenerator<WireSnapshot> {
   const slice = new Slicer();
-  for (const sample of s.samples) {
-    const pause = slice.tick();
-    if (pause !== null) await pause;
-    const ids = sample.frames.map((f) => {
-      let i = index.get(f);
-      if (i === undefined) {
-        index.set(f, (i = frames.length));
-        frames.push([f.name, f.file, f.line, f.column, f.startLine]);
-      }
-      return i;
-    });
-    samples.push([ids, sample.labels.map(([k, v]) => [k, v]), [...sample.values]]);
+  for (let start = 0; start === 0 || start < s.samples.length; start += size) {
+    const frames: WireSnapshot['frames'] = [];
+    const index = new Map<Frame, number>();
+    const samples: WireSnapshot['samples'] = [];
+    for (const sample of s.samples.slice(start, start + size)) {
+      const pause = slice.tick();
+      if (pause !== null) await pause;
+      const ids = sample.frames.map((f) => {
+        let i = index.get(f);
+        if (i === undefined) {
+          index.set(f, (i = frames.length));
+          frames.push([f.name, f.file, f.line, f.column, f.startLine]);
+        }
+        return i;
+      });
+      samples.push([ids, sample.labels.map(([k, v]) => [k, v]), [...sample.values]]);
+    }
+    yield { name: s.name, timeNanos: String(s.timeNanos), durationNanos: s.durationNanos, comments: start === 0 ? [...s.comments] : [], frames, samples };
   }
-  return { name: s.name, timeNanos: String(s.timeNanos), durationNanos: s.durationNanos, comments: [...s.comments], frames, samples };
 }
 
 /** Who a part is, for the comments: "worker 2 (pid 123)", "thread 4 (pid 123)", "pid 123". */

@@ -12,7 +12,7 @@
 // source paths and label values: keep the endpoint on loopback or behind `authorize`.
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { profiles, sourceOf, currentProto, currentText, collectText, deltaOver, type ProfileSnapshot, type ProfileSource } from '../pprof/registry.js';
+import { profiles, sourceOf, currentProto, currentSnapshot, currentText, collectText, deltaOver, type ProfileSnapshot, type ProfileSource } from '../pprof/registry.js';
 import { encodeSnapshot } from '../pprof/proto.js';
 import { clusterSnapshot, clusterText, gather, openThreadHub } from '../cluster/peers.js';
 import { serveUi } from './ui.js';
@@ -222,6 +222,7 @@ export async function serve(req: IncomingMessage, res: ServerResponse, rel: stri
       send: (type, body) => send(req, res, type, body),
       error: (status, message) => serveError(res, status, message),
       snapshot: (profile) => snapshotFor(res, sourceOf(profile)!, opts),
+      derived,
     });
   }
   const source = sourceOf(name);
@@ -251,8 +252,9 @@ export async function serve(req: IncomingMessage, res: ServerResponse, rel: stri
   if (opts.cluster !== null) {
     const merged = await snapshotFor(res, source, opts);
     if (merged === null) return;
-    if (debug !== 0) return send(req, res, 'text/plain; charset=utf-8', await collectText(source, merged));
-    return send(req, res, 'application/octet-stream', await encodeSnapshot(merged, source.sampleTypes), name);
+    // requests that share a round of asking share its encodings too
+    if (debug !== 0) return send(req, res, 'text/plain; charset=utf-8', await derived(merged, 'text', () => collectText(source, merged)));
+    return send(req, res, 'application/octet-stream', await derived(merged, 'proto', () => encodeSnapshot(merged, source.sampleTypes)), name);
   }
   if (debug !== 0) return send(req, res, 'text/plain; charset=utf-8', await currentText(name));
   return send(req, res, 'application/octet-stream', await currentProto(name), name);
@@ -276,9 +278,26 @@ function requestSignal(res: ServerResponse, closing: AbortSignal | null): { sign
   };
 }
 
-/** @internal The snapshot a request is answered with: this process's, or merged over the cluster; null if the client went away. */
+const derivations = new WeakMap<ProfileSnapshot, Map<string, Promise<unknown>>>();
+
+/** @internal What is made from a snapshot (its encoding, its text, a flame graph), made once per snapshot and kind. */
+export function derived<T>(s: ProfileSnapshot, kind: string, make: () => Promise<T>): Promise<T> {
+  let made = derivations.get(s);
+  if (made === undefined) derivations.set(s, (made = new Map()));
+  let p = made.get(kind) as Promise<T> | undefined;
+  if (p === undefined) {
+    made.set(kind, (p = make()));
+    p.catch(() => made.delete(kind));
+  }
+  return p;
+}
+
+/**
+ * @internal The snapshot a request is answered with: this process's (shared while nothing changes), or merged
+ * over the cluster (shared by the requests of one round); null if the client went away.
+ */
 export async function snapshotFor(res: ServerResponse, source: ProfileSource, opts: ResolvedOptions): Promise<ProfileSnapshot | null> {
-  if (opts.cluster === null) return source.snapshot();
+  if (opts.cluster === null) return currentSnapshot(source.name);
   const r = requestSignal(res, opts.closing);
   try {
     return await clusterSnapshot({ op: 'snapshot', name: source.name }, opts.cluster.timeoutMs, r.signal);

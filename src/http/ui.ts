@@ -116,9 +116,11 @@ function asset(file: string): Promise<Buffer> {
 
 /** The HTTP side of the page, given how the endpoint sends bodies, errors and snapshots. */
 export interface UiServer {
-  send(type: string, body: string | Buffer): Promise<void>;
+  send(type: string, body: string | Buffer | Buffer[]): Promise<void>;
   error(status: number, message: string): void;
   snapshot(name: string): Promise<ProfileSnapshot | null>;
+  /** made once per snapshot and key (concurrent requests of one snapshot share it) */
+  derived<T>(s: ProfileSnapshot, key: string, make: () => Promise<T>): Promise<T>;
 }
 
 /**
@@ -143,11 +145,43 @@ export async function serveUi(res: ServerResponse, sub: string, query: URLSearch
   const lock = query.get('lock'); // absent: every lock; '' the unnamed ones
   const snapshot = await io.snapshot(name);
   if (snapshot === null) return;
-  const data: FlameData = {
-    ...(await flameData(snapshot, valueIndex, lock)),
-    profiles: profiles().map((p) => p.name),
-    sampleTypes: source.sampleTypes,
-    value: source.sampleTypes[valueIndex].type,
-  };
-  return io.send('application/json; charset=utf-8', JSON.stringify(data));
+  const body = await io.derived(snapshot, `flame\0${valueIndex}\0${lock ?? '\0all'}`, async () =>
+    jsonChunks({
+      ...(await flameData(snapshot, valueIndex, lock)),
+      profiles: profiles().map((p) => p.name),
+      sampleTypes: source.sampleTypes,
+      value: source.sampleTypes[valueIndex].type,
+    }),
+  );
+  return io.send('application/json; charset=utf-8', body);
+}
+
+/** @internal `data` as JSON in chunks of about 64 KiB, the tree written node by node, yielding every few milliseconds. */
+export async function jsonChunks(data: FlameData): Promise<Buffer[]> {
+  const { tree, ...rest } = data;
+  const chunks: Buffer[] = [];
+  let out = JSON.stringify(rest).slice(0, -1) + ',"tree":';
+  // depth first, iteratively: a node's opening, then its children separated by commas, then its closing
+  const todo: Array<TreeNode | string> = [tree];
+  const slice = new Slicer();
+  while (todo.length > 0) {
+    const pause = slice.tick();
+    if (pause !== null) await pause;
+    const x = todo.pop()!;
+    if (typeof x === 'string') out += x;
+    else {
+      out += `{"name":${JSON.stringify(x.name)},"file":${JSON.stringify(x.file)},"value":${x.value},"children":[`;
+      todo.push(']}');
+      for (let i = x.children.length - 1; i >= 0; i--) {
+        todo.push(x.children[i]);
+        if (i > 0) todo.push(',');
+      }
+    }
+    if (out.length >= 65_536) {
+      chunks.push(Buffer.from(out));
+      out = '';
+    }
+  }
+  chunks.push(Buffer.from(out + '}'));
+  return chunks;
 }

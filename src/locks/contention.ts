@@ -112,7 +112,7 @@ export abstract class ProfiledLock extends WaitQueue {
       tracked: true,
       own: labels,
       state: 'waiting',
-      since: sampling.now(),
+      since: 0, // read when it queues (_wait) or is granted (holdStarted): one clock read per acquisition
       labels: eventLabels(labels),
       stack: diag.stacks || holdWeight !== 0 ? capture(skip) : null,
       task,
@@ -183,7 +183,10 @@ export abstract class ProfiledLock extends WaitQueue {
       w._since = diag.coarseMs;
     }
     if (!write) w._read = true;
-    if (acq !== null) w._acq = acq;
+    if (acq !== null) {
+      w._acq = acq;
+      if (acq.tracked) acq.since = sampling.now();
+    }
     return sampling.timing ? this._timeWait(p, w, leaf) : p;
   }
 

@@ -102,6 +102,7 @@ interface Build<T> {
 
 interface Registered {
   readonly source: ProfileSource;
+  snapshot: Build<ProfileSnapshot> | null;
   proto: Build<Buffer> | null;
   text: Build<Buffer[]> | null;
 }
@@ -110,7 +111,7 @@ const registry = shared('profiles', () => new Map<string, Registered>());
 
 /** @internal Adds a profile; the first copy of mutexprof to register a name keeps it. */
 export function registerProfile(source: ProfileSource): void {
-  if (!registry.has(source.name)) registry.set(source.name, { source, proto: null, text: null });
+  if (!registry.has(source.name)) registry.set(source.name, { source, snapshot: null, proto: null, text: null });
 }
 
 /** @internal */
@@ -128,6 +129,12 @@ function share<T>(current: Build<T> | null, version: number, make: () => Promise
   );
   keep(b);
   return b.result;
+}
+
+/** @internal The shared snapshot of the profile now (what the flame-graph page reads). */
+export function currentSnapshot(name: string): Promise<ProfileSnapshot> {
+  const r = registry.get(name)!;
+  return share(r.snapshot, r.source.version(), () => r.source.snapshot(), (b) => void (r.snapshot = b));
 }
 
 /** @internal The shared encoding of the profile now. */
