@@ -1,5 +1,5 @@
 // npm run bench [-- --quick] [-- --only=locks,profiling,bounds,serving,service] [-- --markdown] [-- --baseline=<rev>]
-//   [-- --reps=N] [-- --scenarios=immediate,stat,sync] [-- --settings=<names of bench/service.mjs's SETTINGS, comma-separated>]
+//   [-- --reps=N] [-- --scenarios=immediate,stat,sync] [-- --settings='<names of bench/service.mjs's SETTINGS, separated by ;>']
 // Every group but `service` runs by default; `--only=service` runs the service benchmark (about 40 minutes).
 // Prints a table of ns/op and ratios; every row of the README's benchmark tables comes from this command.
 // --baseline=<rev> also runs that revision's build (made by `node bench/baseline.mjs <rev>`) beside this one.
@@ -58,7 +58,7 @@ if (run('serving')) {
 }
 if (run('service')) {
   const { serviceBenchmarks, SETTINGS } = await import('./service.mjs');
-  const settings = settingsArg === undefined ? SETTINGS : Object.fromEntries(settingsArg.split(',').map((n) => [n, SETTINGS[n] ?? fail(`no service setting "${n}": ${Object.keys(SETTINGS).join(', ')}`)]));
+  const settings = settingsArg === undefined ? SETTINGS : Object.fromEntries(settingsArg.split(';').map((n) => [n, SETTINGS[n] ?? fail(`no service setting "${n}": ${Object.keys(SETTINGS).join(', ')}`)]));
   results.push(
     ...(await serviceBenchmarks({
       dist,
