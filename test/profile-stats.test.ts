@@ -90,59 +90,31 @@ describe.each(Object.keys(KINDS))('mutex total delay = block total delay at rate
   });
 });
 
+// Each sampling setting over 12 000 contended events of random length: the weighted estimates of the count and
+// the total delay are within ±10 % of the exact totals (fixed seeds).
+const SAMPLINGS = [
+  { what: 'mutex fraction 10, events of 0–2 ms', profile: 'mutex', fraction: 10, blockRate: 0, blockFraction: 1, maxMs: 2, seeds: [1234, 99] },
+  { what: 'block rate 1 ms, waits of 0–3 ms', profile: 'block', fraction: 0, blockRate: 1 * ms, blockFraction: 1, maxMs: 3, seeds: [4321, 77] },
+  { what: 'block rate 1 ms with block fraction 10, waits of 0–3 ms', profile: 'block', fraction: 0, blockRate: 1 * ms, blockFraction: 10, maxMs: 3, seeds: [2468, 1357] },
+] as const;
+
 describe('sampling statistics (fixed seed)', () => {
-  test('fraction 10 over 12 000 events: counts and delays within ±10 % of the exact totals', async () => {
-    const rand = seeded(1234);
-    configureProfiler({ random: seeded(99) });
-    setMutexProfileFraction(10);
-    setBlockProfileRate(0);
-    const mu = new Mutex({ name: 'stats-mutex' });
+  test.each(SAMPLINGS)('$what: estimates within ±10 % of the exact totals', async ({ what, profile, fraction, blockRate, blockFraction, maxMs, seeds }) => {
+    const rand = seeded(seeds[0]);
+    configureProfiler({ random: seeded(seeds[1]) });
+    setMutexProfileFraction(fraction);
+    setBlockProfileRate(blockRate);
+    setBlockProfileFraction(blockFraction);
+    const mu = new Mutex({ name: `stats ${what}` });
     let exact = 0;
     const n = 12_000;
     for (let i = 0; i < n; i++) {
-      const dt = Math.round(rand() * 2 * ms);
-      exact += dt;
-      await contend(mu, clock, dt);
-    }
-    const est = await totalsOf('mutex', 'stats-mutex');
-    expect(Math.abs(est.count - n) / n).toBeLessThan(0.1);
-    expect(Math.abs(est.delay - exact) / exact).toBeLessThan(0.1);
-  });
-
-  test('block rate 1 ms over 12 000 waits of 0–3 ms: estimates within ±10 %', async () => {
-    const rand = seeded(4321);
-    configureProfiler({ random: seeded(77) });
-    setMutexProfileFraction(0);
-    setBlockProfileRate(1 * ms);
-    const mu = new Mutex({ name: 'stats-block' });
-    let exact = 0;
-    const n = 12_000;
-    for (let i = 0; i < n; i++) {
-      const dt = 1 + Math.round(rand() * 3 * ms);
-      exact += dt;
-      await contend(mu, clock, dt);
-    }
-    const est = await totalsOf('block', 'stats-block');
-    expect(Math.abs(est.count - n) / n).toBeLessThan(0.1);
-    expect(Math.abs(est.delay - exact) / exact).toBeLessThan(0.1);
-  });
-
-  test('block rate 1 ms with block fraction 10 over 12 000 waits of 0–3 ms: estimates within ±10 %', async () => {
-    const rand = seeded(2468);
-    configureProfiler({ random: seeded(1357) });
-    setMutexProfileFraction(0);
-    setBlockProfileRate(1 * ms);
-    setBlockProfileFraction(10);
-    const mu = new Mutex({ name: 'stats-block-fraction' });
-    let exact = 0;
-    const n = 12_000;
-    for (let i = 0; i < n; i++) {
-      const dt = 1 + Math.round(rand() * 3 * ms);
+      const dt = 1 + Math.round(rand() * maxMs * ms);
       exact += dt;
       await contend(mu, clock, dt);
     }
     setBlockProfileFraction(1);
-    const est = await totalsOf('block', 'stats-block-fraction');
+    const est = await totalsOf(profile, `stats ${what}`);
     expect(Math.abs(est.count - n) / n).toBeLessThan(0.1);
     expect(Math.abs(est.delay - exact) / exact).toBeLessThan(0.1);
   });
