@@ -128,17 +128,16 @@ class EventQueue {
   }
 
   async flush(labels: LockOptions['labels']): Promise<void> {
-    await this.#mu.withLock(
-      async () => {
-        const batch = this.#pending;
-        this.#pending = [];
-        if (batch.length === 0) return;
-        burn(1);
-        await query(1, labels); // record the batch
-        await appendFile(this.file, batch.join('\n') + '\n'); // real I/O, in order, one flush at a time
-      },
-      { labels },
-    );
+    // a named function reads better in a profile than V8's inferred name for an inline arrow
+    const writeBatch = async (): Promise<void> => {
+      const batch = this.#pending;
+      this.#pending = [];
+      if (batch.length === 0) return;
+      burn(1);
+      await query(1, labels); // record the batch
+      await appendFile(this.file, batch.join('\n') + '\n'); // real I/O, in order, one flush at a time
+    };
+    await this.#mu.withLock(writeBatch, { labels });
   }
 }
 
