@@ -14,7 +14,8 @@ export interface LockState {
   readonly mode: LockMode;
   /**
    * How long it has held / waited so far (ms). Waiters are always known (to ±10 ms with tracking 'off'); holders
-   * with tracking 'on' (null otherwise).
+   * with tracking 'on', to ±10 ms (exactly when the hold profile follows the acquisition or metrics are on); null
+   * otherwise.
    */
   readonly ageMs: number | null;
   /** the acquiring or waiting context's labels (withLabels, the `labels` option) and `lock` */
