@@ -15,7 +15,9 @@
 //   start sharing and when the gathering side asks who is there; a thread that stops answering is left out.
 //
 // Bounds: a snapshot waits at most `timeoutMs` for each peer (a delta, its seconds plus `timeoutMs`); peers are
-// asked in parallel; a cancelled request (client gone, server closing) cancels the peers' deltas too.
+// asked in parallel; a cancelled request (client gone, server closing) cancels the peers' deltas too. Answers
+// travel in pieces of at most 1000 samples (wire.ts), one message each, so that no single message takes long to
+// serialize or parse; concurrent requests for one snapshot share one round of asking (clusterSnapshot).
 
 import cluster, { type Worker } from 'node:cluster';
 import { BroadcastChannel, isMainThread, threadId } from 'node:worker_threads';
