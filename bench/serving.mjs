@@ -72,6 +72,15 @@ export async function servingBenchmarks({ dist, label = 'mutexprof', samples = 1
       row(`${name}, ${clients === 1 ? '1 client' : `${clients} clients in parallel`}`, worst);
     }
   }
+  // A push to Pyroscope of the delta since the last push (the trickle's events over about a second).
+  if ((await ask(child, { cmd: 'push' })).ok) {
+    let worst = 0;
+    for (let r = 0; r < rounds; r++) {
+      await new Promise((res) => setTimeout(res, 1000));
+      worst = Math.max(worst, await longestBlock(child, () => ask(child, { cmd: 'push' })));
+    }
+    row('Pyroscope push (startProfilePush) of 1 s of events', worst);
+  }
   // Pending deltas: the heap they hold above idle while events keep coming.
   if (pendingDeltas > 0) {
     const { heap: idle } = await ask(child, { cmd: 'heap' });

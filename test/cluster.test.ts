@@ -158,6 +158,23 @@ describe('cluster: true with worker threads', () => {
 });
 
 describe('cluster option', () => {
+  test('the index of a standalone server leaves no listener behind on the server (MaxListenersExceededWarning)', async () => {
+    const { startPprofServer } = await import('../src/index.js');
+    const warnings: string[] = [];
+    const onWarning = (w: Error): void => void warnings.push(w.name);
+    process.on('warning', onWarning);
+    const server = await startPprofServer({ port: 0, cluster: { timeoutMs: 200 } });
+    try {
+      const { port } = server.address() as { port: number };
+      for (let i = 0; i < 15; i++) expect((await fetch(`http://127.0.0.1:${port}/debug/pprof/`)).status).toBe(200);
+      await new Promise((r) => setImmediate(r)); // warnings are emitted on the next tick
+      expect(warnings).not.toContain('MaxListenersExceededWarning');
+    } finally {
+      process.off('warning', onWarning);
+      await new Promise((r) => server.close(r));
+    }
+  });
+
   test('bad input throws a clear error', async () => {
     const { pprofHandler, shareProfilesWithMainThread } = await import('../src/index.js');
     expect(() => pprofHandler({ cluster: 'yes' as unknown as boolean })).toThrow(/cluster must be a boolean/);

@@ -97,6 +97,8 @@ interface Request {
   cmd: typeof CMD;
   id: number;
   req?: PeerOp;
+  /** how long the asked worker may wait for its own threads (ms): less than the primary waits for it */
+  threadsMs?: number;
   cancel?: true;
 }
 
@@ -150,8 +152,8 @@ export function answerClusterPrimary(): void {
           if (process.connected) process.send!({ cmd: CMD, id: m.id, ...msg }, undefined, {}, () => {});
         });
       };
-      // its threads get less time than the primary gives this worker, so that their absence is reported
-      answerWithThreads(m.req, 1000, ac.signal).then(reply, (e: unknown) => reply({ error: e instanceof Error ? e.message : String(e) }));
+      // its threads get half the time the primary gives this worker, so that their absence is reported
+      answerWithThreads(m.req, m.threadsMs ?? 1000, ac.signal).then(reply, (e: unknown) => reply({ error: e instanceof Error ? e.message : String(e) }));
     });
     return true;
   });
@@ -184,7 +186,7 @@ function pendingOf(w: Worker): Map<number, Asked> {
   return p;
 }
 
-function askWorker(w: Worker, op: PeerOp, ms: number): { answer: Promise<Answer | string>; cancel(): void } {
+function askWorker(w: Worker, op: PeerOp, ms: number, timeoutMs: number): { answer: Promise<Answer | string>; cancel(): void } {
   const pending = pendingOf(w);
   const id = workerState.nextId++;
   const send = (m: Request): void => {
@@ -203,7 +205,7 @@ function askWorker(w: Worker, op: PeerOp, ms: number): { answer: Promise<Answer 
     };
   });
   pending.set(id, { pieces: [], settle });
-  send({ cmd: CMD, id, req: op });
+  send({ cmd: CMD, id, req: op, threadsMs: Math.max(1, Math.floor(timeoutMs / 2)) });
   return {
     answer,
     cancel: () => {
@@ -343,7 +345,7 @@ export function shareProfilesWithMainThread(): () => void {
 export async function gather(op: PeerOp, timeoutMs: number, signal: AbortSignal): Promise<(Answer & { missing: string[] }) | null> {
   const ms = op.op === 'delta' ? op.seconds * 1000 + timeoutMs : timeoutMs;
   const workers = cluster.isPrimary ? Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined && w.isConnected() && !w.isDead()) : [];
-  const asked = workers.map((w) => ({ w, ...askWorker(w, op, ms) }));
+  const asked = workers.map((w) => ({ w, ...askWorker(w, op, ms, timeoutMs) }));
   const cancel = (): void => asked.forEach((a) => a.cancel());
   signal.addEventListener('abort', cancel);
   try {

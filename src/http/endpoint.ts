@@ -211,7 +211,13 @@ export async function serve(req: IncomingMessage, res: ServerResponse, rel: stri
   }
   if (name === '') {
     if (opts.cluster === null) return send(req, res, 'text/html; charset=utf-8', indexPage(base, null, null));
-    const g = await gather({ op: 'counts' }, opts.cluster.timeoutMs, requestSignal(res, opts.closing).signal);
+    const r = requestSignal(res, opts.closing);
+    let g: Awaited<ReturnType<typeof gather>>;
+    try {
+      g = await gather({ op: 'counts' }, opts.cluster.timeoutMs, r.signal);
+    } finally {
+      r.dispose(); // the server's closing signal outlives the request: leave no listener on it
+    }
     if (g === null) return;
     return send(req, res, 'text/html; charset=utf-8', indexPage(base, new Map(Object.entries(g.counts ?? {})), g.missing));
   }
