@@ -174,7 +174,7 @@ async function reloadSettings(_req: express.Request, labels: Labels): Promise<un
   return { reloaded: true };
 }
 async function stall(req: express.Request, labels: Labels): Promise<unknown> {
-  const ms = Math.min(Number(req.query.ms ?? 3000) || 3000, 60_000);
+  const ms = Math.max(0, Math.min(Number(req.query.ms ?? 3000) || 3000, 60_000)); // 0…60 s
   await settings.reload(labels, ms);
   return { stalledMs: ms };
 }
