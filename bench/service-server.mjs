@@ -83,9 +83,11 @@ async function handle() {
   return s.currency;
 }
 
-// Latency of each request as the service sees it (arrival to response end), recorded between 'reset' and 'stats'.
+// Latency of each request as the service sees it (arrival to response end), and the process's CPU time, between
+// 'reset' and 'stats'.
 let latencies = [];
 let recording = false;
+let cpu0 = process.cpuUsage();
 const server = http.createServer((req, res) => {
   const t0 = process.hrtime.bigint();
   if (recording) res.once('finish', () => latencies.push(Number(process.hrtime.bigint() - t0) / 1e3));
@@ -107,11 +109,13 @@ process.on('message', (m) => {
   } else if (m === 'reset') {
     latencies = [];
     recording = true;
+    cpu0 = process.cpuUsage();
     process.send({ ok: true });
   } else if (m === 'stats') {
     recording = false;
+    const cpu = process.cpuUsage(cpu0);
     const sorted = Float64Array.from(latencies).sort();
     const at = (q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
-    process.send({ p50: at(0.5), p99: at(0.99), n: sorted.length });
+    process.send({ p50: at(0.5), p99: at(0.99), n: sorted.length, cpu: cpu.user + cpu.system });
   }
 });

@@ -1,11 +1,13 @@
-// The service benchmark (issue 9): what profiling costs a real node:http service, in req/s and p99 latency.
+// The service benchmark (issue 9): what profiling costs a real node:http service, in req/s, p99 latency and CPU
+// time per request.
 //
-// The service (bench/service-server.mjs) runs in a process of its own for every run; autocannon loads it from
-// this process over loopback (50 connections, a warm-up, then a measured window). Latency is the service's own
-// (request arrival to response end, in µs): autocannon's histogram has millisecond steps, too coarse here. Every setting runs between two
-// runs with profiling off, and is reported as the ratio to the mean of those two: this machine drifts 2× within
-// minutes, and a bracket measures each setting against what the machine did just before and just after.
-// Repeated `reps` times; the median ratio is reported, with the range.
+// The service (bench/service-server.mjs) runs in processes of its own; autocannon loads it from this process over
+// loopback (50 connections). Latency is the service's own (request arrival to response end, in µs): autocannon's
+// histogram has millisecond steps, too coarse here. Each setting is measured in a paired run: a service with
+// profiling off and one with the setting, both alive, loaded in turn in 1 s slices, off-on-on-off-off-on…, so that
+// each slice of one is bracketed by slices of the other (this machine drifts 2× within minutes: runs of a few
+// seconds one after the other measured a drift as large as the costs). Repeated `reps` times with fresh processes;
+// the median ratio is reported, with the range. The "A/A" row pairs off with off: the noise of a ratio.
 import { fork } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
@@ -32,6 +34,7 @@ export const SETTINGS = {
   'deadlock detection warn': { setup: { deadlock: 'warn' } },
   'lock metrics (prom-client)': { setup: { metrics: true } },
   'recommended + lock metrics': { setup: { ...RECOMMENDED, metrics: true } },
+  'profiling off (A/A: the noise of a ratio)': {},
   'async-mutex (profiling off)': { lock: 'async-mutex' },
   'await-lock (profiling off)': { lock: 'await-lock' },
 };
@@ -42,66 +45,84 @@ export const SCENARIOS = {
   sync: '~5 % contended (2 µs of synchronous work inside the lock)',
 };
 
-async function runOnce(dist, scenario, setting, { duration, warmup }) {
+/** A service process with `setting`, listening; `ask` sends a message and resolves to its answer. */
+async function startService(dist, scenario, setting) {
   const env = { ...process.env, SERVICE: JSON.stringify({ dist, scenario, lock: setting.lock ?? 'mutexprof', setup: setting.setup ?? {} }) };
   const child = fork(server, [], { env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const [{ port }] = await once(child, 'message');
+  return {
+    url: `http://127.0.0.1:${port}/items/1`,
+    ask: async (m) => (child.send(m), (await once(child, 'message'))[0]),
+    stop: async () => {
+      child.send('exit');
+      await once(child, 'exit');
+    },
+  };
+}
+
+/** Loads the service at `url` for `seconds`; returns the responses and the time they took. */
+async function load(url, seconds) {
+  const r = await autocannon({ url, connections: 50, duration: seconds });
+  if (r.non2xx > 0 || r.errors > 0) throw new Error(`service errors: ${r.non2xx} non-2xx, ${r.errors} errors`);
+  return { requests: r.requests.total, seconds: r.duration };
+}
+
+/**
+ * One paired run: a service with profiling off and one with `setting`, both alive, loaded in turn in short slices
+ * (off, on, on, off, off, on, …: every slice of one has a slice of the other just before or after it, so a drift
+ * of the machine moves both sides alike). Returns the setting's req/s, p99 and CPU time per request as ratios to off.
+ */
+async function pairRun(dist, scenario, setting, { slices, slice, warmup }) {
+  const services = await Promise.all([startService(dist, scenario, {}), startService(dist, scenario, setting)]);
   try {
-    const [{ port }] = await once(child, 'message');
-    const url = `http://127.0.0.1:${port}/items/1`;
-    await autocannon({ url, connections: 50, duration: warmup });
-    child.send('reset');
-    await once(child, 'message');
-    const r = await autocannon({ url, connections: 50, duration });
-    child.send('stats');
-    const [{ p99 }] = await once(child, 'message');
-    if (r.non2xx > 0 || r.errors > 0) throw new Error(`service errors: ${r.non2xx} non-2xx, ${r.errors} errors`);
-    return { rps: r.requests.total / duration, p99 };
+    for (const s of services) await load(s.url, warmup);
+    for (const s of services) await s.ask('reset');
+    const done = services.map(() => ({ requests: 0, seconds: 0 }));
+    for (let i = 0; i < slices; i++) {
+      for (const k of i % 2 === 0 ? [0, 1] : [1, 0]) {
+        const r = await load(services[k].url, slice);
+        done[k].requests += r.requests;
+        done[k].seconds += r.seconds;
+      }
+    }
+    const [off, on] = await Promise.all(services.map((s) => s.ask('stats')));
+    const rps = done.map((d) => d.requests / d.seconds);
+    return { rps: rps[1] / rps[0], offRps: rps[0], p99: on.p99 / off.p99, cpu: on.cpu / on.n / (off.cpu / off.n), p99s: [off.p99, on.p99] };
   } finally {
-    child.send('exit');
-    await once(child, 'exit');
+    await Promise.all(services.map((s) => s.stop()));
   }
 }
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 /**
- * Runs every setting of `settings` (names of SETTINGS, or objects) in each scenario, bracketed by "off" runs.
- * @returns harness result blocks: per scenario, req/s and p99 ratios to "profiling off".
+ * Runs every setting of `settings` (names of SETTINGS, or objects) in each scenario, each in `reps` paired runs
+ * against profiling off (fresh processes each time: a process's own JIT and heap layout move req/s by a few %).
+ * @returns harness result blocks: per scenario, req/s, p99 and CPU time per request as ratios to profiling off.
  */
 export async function serviceBenchmarks({ dist, quick = false, scenarios = Object.keys(SCENARIOS), settings = SETTINGS, reps = quick ? 1 : 3, log = () => {} } = {}) {
-  const timing = quick ? { duration: 2, warmup: 1 } : { duration: 5, warmup: 1 };
+  const timing = quick ? { slices: 2, slice: 1, warmup: 1 } : { slices: 6, slice: 1, warmup: 1 };
   const names = Object.keys(settings);
   const results = [];
+  const range = (xs) => (xs.length > 1 ? ` [${Math.min(...xs).toFixed(3)}–${Math.max(...xs).toFixed(3)}]` : '');
   for (const scenario of scenarios) {
-    const ratios = Object.fromEntries(names.map((n) => [n, { rps: [], p99: [] }]));
+    const ratios = Object.fromEntries(names.map((n) => [n, { rps: [], p99: [], cpu: [] }]));
     const offs = [];
     for (let rep = 0; rep < reps; rep++) {
-      let before = await runOnce(dist, scenario, {}, timing);
-      offs.push(before.rps);
       for (const name of names) {
-        const s = await runOnce(dist, scenario, settings[name], timing);
-        const after = await runOnce(dist, scenario, {}, timing);
-        offs.push(after.rps);
-        const off = { rps: (before.rps + after.rps) / 2, p99: (before.p99 + after.p99) / 2 };
-        ratios[name].rps.push(s.rps / off.rps);
-        ratios[name].p99.push(s.p99 / off.p99);
-        log(`${scenario} rep ${rep + 1}: ${name}: ${(s.rps / off.rps).toFixed(3)} req/s, p99 ${s.p99.toFixed(0)} µs vs ${off.p99.toFixed(0)} µs`);
-        before = after;
+        const r = await pairRun(dist, scenario, settings[name], timing);
+        offs.push(r.offRps);
+        for (const k of ['rps', 'p99', 'cpu']) ratios[name][k].push(r[k]);
+        log(`${scenario} rep ${rep + 1}: ${name}: ${r.rps.toFixed(3)} req/s, cpu/req ${r.cpu.toFixed(3)}, p99 ${r.p99s[1].toFixed(0)} µs vs ${r.p99s[0].toFixed(0)} µs (off ${Math.round(r.offRps)} req/s)`);
       }
     }
-    const range = (xs) => (xs.length > 1 ? ` [${Math.min(...xs).toFixed(3)}–${Math.max(...xs).toFixed(3)}]` : '');
-    results.push({
-      title: `service, ${SCENARIOS[scenario]}: req/s as a ratio to profiling off (median of ${reps}, range)`,
-      baseline: `profiling off, ~${Math.round(median(offs)).toLocaleString('en')} req/s`,
+    const block = (what, key) => ({
+      title: `service, ${SCENARIOS[scenario]}: ${what} as a ratio to profiling off (median of ${reps}, range)`,
+      baseline: key === 'rps' ? `profiling off, ~${Math.round(median(offs)).toLocaleString('en')} req/s` : 'profiling off',
       unit: 'ratio',
-      rows: names.map((n) => ({ impl: `${n}${range(ratios[n].rps)}`, ns: median(ratios[n].rps), ratio: median(ratios[n].rps) })),
+      rows: names.map((n) => ({ impl: `${n}${range(ratios[n][key])}`, ns: median(ratios[n][key]), ratio: median(ratios[n][key]) })),
     });
-    results.push({
-      title: `service, ${SCENARIOS[scenario]}: p99 latency as a ratio to profiling off (median of ${reps}, range)`,
-      baseline: 'profiling off',
-      unit: 'ratio',
-      rows: names.map((n) => ({ impl: `${n}${range(ratios[n].p99)}`, ns: median(ratios[n].p99), ratio: median(ratios[n].p99) })),
-    });
+    results.push(block('req/s', 'rps'), block('p99 latency', 'p99'), block('CPU time per request', 'cpu'));
   }
   return results;
 }
