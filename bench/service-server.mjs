@@ -19,6 +19,7 @@ if (setup.fraction) lib.setMutexProfileFraction(setup.fraction);
 if (setup.blockRate) lib.setBlockProfileRate(setup.blockRate);
 if (setup.blockFraction) lib.setBlockProfileFraction(setup.blockFraction);
 if (setup.maxDepth) lib.configureProfiler({ maxDepth: setup.maxDepth });
+if (setup.budget) lib.configureProfiler({ maxSampledPerSecond: setup.budget });
 if (setup.tracking) lib.setLockTracking(setup.tracking);
 if (setup.deadlock) lib.setDeadlockDetection(setup.deadlock);
 if (setup.hold) lib.setHoldProfileFraction(setup.hold);

@@ -15,26 +15,30 @@ import autocannon from 'autocannon';
 
 const server = fileURLToPath(new URL('./service-server.mjs', import.meta.url));
 
-/** The recommended production settings (README): mutex fraction 100; block rate 10 ms, 1 in 10 of those waits. */
-export const RECOMMENDED = { fraction: 100, blockRate: 10_000_000, blockFraction: 10 };
+/**
+ * The recommended production settings (README): mutex fraction 100; block rate 10 ms, 1 in 10 of those waits; at
+ * most 100 sampled events a second per profile (configureProfiler({ maxSampledPerSecond: 100 })).
+ */
+export const RECOMMENDED = { fraction: 100, blockRate: 10_000_000, blockFraction: 10, budget: 100 };
+const BLOCK = { blockRate: RECOMMENDED.blockRate, blockFraction: RECOMMENDED.blockFraction, budget: RECOMMENDED.budget };
 
 export const SETTINGS = {
+  'profiling off (A/A: the noise of a ratio)': {},
   'fraction 100': { setup: { fraction: 100 } },
   'fraction 10': { setup: { fraction: 10 } },
+  'fraction 10, budget 100/s': { setup: { fraction: 10, budget: 100 } },
   'block rate 100 µs (Go-style: every wait ≥ 100 µs)': { setup: { blockRate: 100_000 } },
-  'block rate 10 ms': { setup: { blockRate: 10_000_000 } },
-  'block rate 10 ms, fraction 10 (recommended)': { setup: { blockRate: RECOMMENDED.blockRate, blockFraction: RECOMMENDED.blockFraction } },
-  'recommended: fraction 100 + block': { setup: RECOMMENDED },
+  'block 10 ms × 1/10, budget 100/s (recommended)': { setup: BLOCK },
+  'recommended: fraction 100 + block, budget 100/s': { setup: RECOMMENDED },
   'recommended + labels (lock option)': { setup: { ...RECOMMENDED, labels: 'option' } },
   'recommended + labels (withLabels, AsyncLocalStorage)': { setup: { ...RECOMMENDED, labels: 'withLabels' } },
-  'fraction 10 + block + labels (lock option)': { setup: { fraction: 10, blockRate: RECOMMENDED.blockRate, blockFraction: RECOMMENDED.blockFraction, labels: 'option' } },
+  'recommended + labels, no budget': { setup: { ...RECOMMENDED, budget: undefined, labels: 'option' } },
   'lock tracking on': { setup: { tracking: 'on' } },
   'lock tracking stacks': { setup: { tracking: 'stacks' } },
-  'hold profile, fraction 100': { setup: { hold: 100 } },
+  'hold profile, fraction 100, budget 100/s': { setup: { hold: 100, budget: 100 } },
   'deadlock detection warn': { setup: { deadlock: 'warn' } },
   'lock metrics (prom-client)': { setup: { metrics: true } },
   'recommended + lock metrics': { setup: { ...RECOMMENDED, metrics: true } },
-  'profiling off (A/A: the noise of a ratio)': {},
   'async-mutex (profiling off)': { lock: 'async-mutex' },
   'await-lock (profiling off)': { lock: 'await-lock' },
 };

@@ -1,7 +1,7 @@
 // Ground truth in bulk: the two profiles agree on random schedules, and sampled estimates are unbiased.
-import { describe, test, expect } from 'vitest';
+import { describe, test, expect, vi } from 'vitest';
 import fc from 'fast-check';
-import { Mutex, RWMutex, Semaphore, setMutexProfileFraction, setBlockProfileRate, setBlockProfileFraction, configureProfiler, type Guard } from '../src/index.js';
+import { Mutex, RWMutex, Semaphore, setMutexProfileFraction, setBlockProfileRate, setBlockProfileFraction, configureProfiler, lookup, type Guard } from '../src/index.js';
 import { manualClock, flush, ms, totalsOf, seeded, contend } from './helpers.js';
 
 const clock = manualClock();
@@ -93,15 +93,18 @@ describe.each(Object.keys(KINDS))('mutex total delay = block total delay at rate
 // Each sampling setting over 12 000 contended events of random length: the weighted estimates of the count and
 // the total delay are within ±10 % of the exact totals (fixed seeds).
 const SAMPLINGS = [
-  { what: 'mutex fraction 10, events of 0–2 ms', profile: 'mutex', fraction: 10, blockRate: 0, blockFraction: 1, maxMs: 2, seeds: [1234, 99] },
-  { what: 'block rate 1 ms, waits of 0–3 ms', profile: 'block', fraction: 0, blockRate: 1 * ms, blockFraction: 1, maxMs: 3, seeds: [4321, 77] },
-  { what: 'block rate 1 ms with block fraction 10, waits of 0–3 ms', profile: 'block', fraction: 0, blockRate: 1 * ms, blockFraction: 10, maxMs: 3, seeds: [2468, 1357] },
+  { what: 'mutex fraction 10, events of 0–2 ms', profile: 'mutex', fraction: 10, blockRate: 0, blockFraction: 1, maxMs: 2, budget: Infinity, seeds: [1234, 99] },
+  { what: 'block rate 1 ms, waits of 0–3 ms', profile: 'block', fraction: 0, blockRate: 1 * ms, blockFraction: 1, maxMs: 3, budget: Infinity, seeds: [4321, 77] },
+  { what: 'block rate 1 ms with block fraction 10, waits of 0–3 ms', profile: 'block', fraction: 0, blockRate: 1 * ms, blockFraction: 10, maxMs: 3, budget: Infinity, seeds: [2468, 1357] },
+  // ~1000 events a second on the clock: the budget raises the fraction to about 1 in 10 (from 1, and from 2)
+  { what: 'mutex fraction 1 under a budget of 100 a second, events of 0–2 ms', profile: 'mutex', fraction: 1, blockRate: 0, blockFraction: 1, maxMs: 2, budget: 100, seeds: [555, 31] },
+  { what: 'block rate 1 ms, fraction 2, under a budget of 100 a second', profile: 'block', fraction: 0, blockRate: 1 * ms, blockFraction: 2, maxMs: 3, budget: 100, seeds: [8642, 11] },
 ] as const;
 
 describe('sampling statistics (fixed seed)', () => {
-  test.each(SAMPLINGS)('$what: estimates within ±10 % of the exact totals', async ({ what, profile, fraction, blockRate, blockFraction, maxMs, seeds }) => {
+  test.each(SAMPLINGS)('$what: estimates within ±10 % of the exact totals', async ({ what, profile, fraction, blockRate, blockFraction, maxMs, budget, seeds }) => {
     const rand = seeded(seeds[0]);
-    configureProfiler({ random: seeded(seeds[1]) });
+    configureProfiler({ random: seeded(seeds[1]), maxSampledPerSecond: budget });
     setMutexProfileFraction(fraction);
     setBlockProfileRate(blockRate);
     setBlockProfileFraction(blockFraction);
@@ -114,8 +117,48 @@ describe('sampling statistics (fixed seed)', () => {
       await contend(mu, clock, dt);
     }
     setBlockProfileFraction(1);
+    configureProfiler({ maxSampledPerSecond: Infinity });
     const est = await totalsOf(profile, `stats ${what}`);
     expect(Math.abs(est.count - n) / n).toBeLessThan(0.1);
     expect(Math.abs(est.delay - exact) / exact).toBeLessThan(0.1);
+  });
+});
+
+describe('the sampling budget (maxSampledPerSecond)', () => {
+  test('bounds the sampled events a second under load, keeps estimates unbiased, says so, and lets go when the load falls', async () => {
+    configureProfiler({ random: seeded(42), maxSampledPerSecond: 50 });
+    setMutexProfileFraction(2);
+    setBlockProfileRate(0);
+    const mu = new Mutex({ name: 'budget' });
+    const captures = vi.spyOn(Error, 'captureStackTrace');
+    try {
+      // 10 s at 10 000 events a second: at fraction 2 that would be 50 000 sampled events
+      const n = 100_000;
+      for (let i = 0; i < n; i++) await contend(mu, clock, 100_000);
+      const sampled = captures.mock.calls.length;
+      expect(sampled).toBeLessThan(50 * 10 * 1.5 + 50); // the budget, plus at most one window's overshoot
+      expect(sampled).toBeGreaterThan(50 * 10 * 0.5);
+      const est = await totalsOf('mutex', 'budget');
+      expect(Math.abs(est.count - n) / n).toBeLessThan(0.1);
+      expect(Math.abs(est.delay - n * 100_000) / (n * 100_000)).toBeLessThan(0.1);
+      const raised = (await lookup('mutex').snapshot()).comments.find((c) => c.includes('maxSampledPerSecond'));
+      expect(raised).toMatch(/sampling 1 in (\d+) \(fraction set: 2\)/);
+      expect(Number(/1 in (\d+)/.exec(raised!)![1])).toBeGreaterThan(100); // ~10 000 / 50 = 200
+
+      // the load falls to 20 events a second: within a few windows the fraction is back to the one set
+      for (let i = 0; i < 200; i++) await contend(mu, clock, 50 * ms);
+      expect((await lookup('mutex').snapshot()).comments.some((c) => c.includes('maxSampledPerSecond'))).toBe(false);
+    } finally {
+      captures.mockRestore();
+      setMutexProfileFraction(0);
+      configureProfiler({ maxSampledPerSecond: Infinity });
+    }
+  });
+
+  test('bad budgets throw and change nothing', () => {
+    for (const bad of [0, -1, Number.NaN, '10', null]) {
+      expect(() => configureProfiler({ maxSampledPerSecond: bad as number })).toThrow(/maxSampledPerSecond must be a number ≥ 1/);
+    }
+    expect(configureProfiler({}).maxSampledPerSecond).toBe(Infinity);
   });
 });

@@ -203,13 +203,13 @@ class Core extends ProfiledLock {
     const first = q[this._qhead] as Task | undefined;
     const grants = first !== undefined && first.weight <= this._value;
     const event = grants ? this._timed !== 0 || this._carry !== 0 : this._timed === 0 && this._carry !== 0;
-    const at = event ? this._releaseEvent(this.kind === 'Mutex' ? LEAF_MUTEX_RELEASE : LEAF_SEMAPHORE_RELEASE, skip, null) : 0;
+    let at = event ? this._releaseEvent(this.kind === 'Mutex' ? LEAF_MUTEX_RELEASE : LEAF_SEMAPHORE_RELEASE, skip, null) : 0;
     while (this._qhead < q.length && q[this._qhead].weight <= this._value) {
       const task = q[this._qhead];
       q[this._qhead++] = undefined as unknown as Task;
       if (this._qhead === q.length) q.length = this._qhead = 0;
       else if (this._qhead >= 1024 && this._qhead * 2 >= q.length) q.splice(0, this._qhead), (this._qhead = 0);
-      this._dequeue(task.waiter, event, at);
+      at = this._dequeue(task.waiter, event, at);
       this._dispatchItem(task.resolve, task.weight, task.releaserOnly);
       if (this._unlockWaiters !== 0) this._drainUnlockWaiters();
     }

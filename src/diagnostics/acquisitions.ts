@@ -13,7 +13,7 @@
 // serves both its contention profiles.
 
 import { shared } from '../shared.js';
-import { sampling } from '../profile/sampling.js';
+import { sampling, draw } from '../profile/sampling.js';
 import type { Captured } from '../profile/stack.js';
 import type { LabelSet } from '../profile/labels.js';
 
@@ -86,9 +86,6 @@ interface Diagnostics {
   tracking: number;
   /** deadlock detection: 0 off, 1 warn, 2 throw */
   deadlock: number;
-  /** hold profile fraction (0 off) and its sampling gap */
-  holdRate: number;
-  holdGap: number;
   /** running watchdogs that need holds tracked (watchLocks with holdMs) */
   watchers: number;
   /** Whether acquisitions take the slow path (records, or the hold profile's draw): read on every lock's fast path. */
@@ -109,8 +106,6 @@ interface Diagnostics {
 export const diag = shared<Diagnostics>('diagnostics', () => ({
   tracking: OFF,
   deadlock: 0,
-  holdRate: 0,
-  holdGap: 0,
   watchers: 0,
   active: false,
   recordAll: false,
@@ -125,7 +120,7 @@ export const diag = shared<Diagnostics>('diagnostics', () => ({
 /** @internal Recomputes what acquisitions need after a setting changed. */
 export function reactivate(): void {
   diag.recordAll = diag.tracking !== OFF || diag.deadlock !== 0 || diag.watchers > 0;
-  diag.active = diag.recordAll || diag.holdRate > 0;
+  diag.active = diag.recordAll || sampling.hold.fraction > 0;
   diag.stacks = diag.tracking === STACKS;
   // holders' ages come from the coarse clock while every acquisition is recorded: keep it ticking
   if (diag.recordAll) {
@@ -227,14 +222,5 @@ export function holdEnded(a: Acquisition): void {
 
 /** @internal Draws whether the hold profile follows an acquisition starting now: its weight, or 0. */
 export function drawHoldSample(): number {
-  const rate = diag.holdRate;
-  if (rate <= 1) return rate <= 0 ? 0 : 1;
-  if (--diag.holdGap > 0) return 0;
-  diag.holdGap = holdGap(rate);
-  return rate;
-}
-
-/** @internal */
-export function holdGap(rate: number): number {
-  return Math.floor(Math.log(1 - sampling.random()) / Math.log(1 - 1 / rate)) + 1;
+  return draw(sampling.hold);
 }

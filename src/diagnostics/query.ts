@@ -1,9 +1,9 @@
 // The live view: who holds and who waits now (a superset of Web Locks' navigator.locks.query()), and the knobs
 // of what it may cost: lock tracking and the hold profile.
 
-import { sampling, checkRate } from '../profile/sampling.js';
+import { sampling, checkRate, setFraction } from '../profile/sampling.js';
 import { resolve, type Frame } from '../profile/stack.js';
-import { diag, reactivate, lockId, refreshCoarse, pruneContended, holdGap, OFF, ON, STACKS, type Acquisition, type LockMode, type TrackedLock } from './acquisitions.js';
+import { diag, reactivate, lockId, refreshCoarse, pruneContended, OFF, ON, STACKS, type Acquisition, type LockMode, type TrackedLock } from './acquisitions.js';
 
 /** One holder or waiter of a lock, now. */
 export interface LockState {
@@ -58,10 +58,9 @@ export function setLockTracking(mode: 'off' | 'on' | 'stacks'): 'off' | 'on' | '
  */
 export function setHoldProfileFraction(rate: number): number {
   checkRate('setHoldProfileFraction', rate);
-  const old = diag.holdRate;
+  const old = sampling.hold.fraction;
   if (rate >= 0) {
-    diag.holdRate = rate;
-    if (rate > 1) diag.holdGap = holdGap(rate);
+    setFraction(sampling.hold, rate);
     reactivate();
   }
   return old;

@@ -153,7 +153,7 @@ ${descriptions}
 </ul>
 </p>
 <p><a href='ui/'>Flame graphs</a> of every profile, in this browser.</p>
-${notes === '' ? '' : `<p>\nDropped by the bounds (see the profile's comments, and "Label cardinality" in mutexprof's README):\n<ul>\n${notes}\n</ul>\n</p>\n`}<p>Set debug=1 as a query parameter to export in legacy text format. Set seconds=N for a delta profile over the next N seconds.</p>
+${notes === '' ? '' : `<p>\nWhat the bounds and the sampling budget changed (see the profile's comments, and "Bounds" in mutexprof's README):\n<ul>\n${notes}\n</ul>\n</p>\n`}<p>Set debug=1 as a query parameter to export in legacy text format. Set seconds=N for a delta profile over the next N seconds.</p>
 </body>
 </html>
 `;

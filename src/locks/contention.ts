@@ -240,19 +240,22 @@ export abstract class ProfiledLock extends WaitQueue {
     this._carry = 0;
     this._weight = drawMutexSample(); // the next interval
     if (this._weight !== 0) this._last = t === 0 ? (t = sampling.now()) : t;
-    else if (t === 0 && this._stamped > 0) t = sampling.now(); // granted waiters' end, for the block profile
     return t;
   }
 
-  /** @internal Remove w from the queue, granted by a release event at `at` (or, when `event` is false, leaving without one). */
-  _dequeue(w: Waiter, event: boolean, at: number): void {
+  /**
+   * @internal Remove w from the queue, granted by a release event at `at` (0: not read yet; or, when `event` is
+   * false, leaving without one). Returns the event's time, read here if w is the first stamped waiter it grants.
+   */
+  _dequeue(w: Waiter, event: boolean, at: number): number {
     this._unlink(w);
     const times = w.times;
     if (times !== null) {
       if (event) {
         // its waiting up to the event is in that event's delay; after an event every remaining rel is 0
         this._timed--;
-        if (times !== UNSTAMPED) times.end = at;
+        // the clock only for a wait that needs its end (a followed or counted one): most need none
+        if (times.stamped) times.end = at !== 0 ? at : (at = sampling.now());
       } else this._leaveUncharged(times);
       if (times.stamped) {
         this._stamped--;
@@ -260,6 +263,7 @@ export abstract class ProfiledLock extends WaitQueue {
       }
     }
     if (w.abort !== null) this._dropAbort(w);
+    return at;
   }
 
   /** @internal A timed waiter leaves without a release event: in a sampled interval its waiting is carried. */

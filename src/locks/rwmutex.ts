@@ -159,7 +159,7 @@ export class RWMutex extends ProfiledLock {
     }
     while (w !== null && w._read) {
       const next: Waiter | null = w.next;
-      this._dequeue(w, event, at);
+      at = this._dequeue(w, event, at); // every reader it admits ends its wait at one time
       this.#grant(w);
       w = next;
     }

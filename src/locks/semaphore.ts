@@ -148,7 +148,7 @@ export class Semaphore extends ProfiledLock {
   #grantFitting(event: boolean, at: number): void {
     for (let w = this._head; w !== null && w._gen <= this.#available; w = this._head) {
       this.#available -= w._gen;
-      this._dequeue(w, event, at);
+      at = this._dequeue(w, event, at); // every waiter it grants ends its wait at one time
       if (w._acq !== null) this._granted(w._acq);
       grant(w, w._gen);
     }

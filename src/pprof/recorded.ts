@@ -3,6 +3,7 @@
 // between two marks.
 
 import { recorders, settle, type Mark, type Recorder, type RecorderStats, type Values } from '../profile/recorder.js';
+import { sampling, type Draw } from '../profile/sampling.js';
 import { Slicer, sortByKeyDescending } from '../profile/slice.js';
 import { epochNanos } from './proto.js';
 import { registerProfile, type ProfileSample, type ProfileSnapshot, type SampleType, type Window } from './registry.js';
@@ -20,6 +21,13 @@ export function droppedNotes(s: RecorderStats): string[] {
   if (s.labelsReduced > 0) notes.push(`mutexprof: ${s.labelsReduced} events lost their high-cardinality labels${keys}: ${half}`);
   if (s.labelsDropped > 0) notes.push(`mutexprof: ${s.labelsDropped} events lost all their withLabels labels, kept their stack and lock: ${half}`);
   if (s.stacksDropped > 0) notes.push(`mutexprof: ${s.stacksDropped} events kept only their lock, in its mutexprof.overflow sample: maxEntries ${s.maxEntries} samples reached`);
+  return notes;
+}
+
+/** The profile's comments: what the bounds dropped, and whether the sampling budget raised its fraction. */
+function notesOf(r: Recorder, d: Draw): string[] {
+  const notes = droppedNotes(r.stats());
+  if (d.eff > d.fraction) notes.push(`mutexprof: sampling 1 in ${d.eff} (fraction set: ${d.fraction}): more than maxSampledPerSecond ${sampling.budget} events a second would be sampled; samples weigh the fraction they were drawn at`);
   return notes;
 }
 
@@ -58,7 +66,7 @@ async function samplesOf(r: Recorder, v: Values, base?: Values): Promise<Profile
 }
 
 /** A window from `start` (a mark made at `t0`, wall-clock `timeStart`); ending it may open the next at the same mark. */
-function windowFrom(r: Recorder, name: string, start: Mark, t0: bigint, timeStart: bigint): Window {
+function windowFrom(r: Recorder, d: Draw, name: string, start: Mark, t0: bigint, timeStart: bigint): Window {
   let open = true;
   const cancel = (): void => {
     if (open) r.unmark(start);
@@ -72,9 +80,9 @@ function windowFrom(r: Recorder, name: string, start: Mark, t0: bigint, timeStar
       await settle(r, end);
       const before = await r.valuesAt(start);
       const after = await r.valuesAt(end);
-      const snapshot = { name, timeNanos: timeStart, durationNanos: Number(t1 - t0), samples: await samplesOf(r, after, before), comments: droppedNotes(r.stats()) };
+      const snapshot = { name, timeNanos: timeStart, durationNanos: Number(t1 - t0), samples: await samplesOf(r, after, before), comments: notesOf(r, d) };
       // the next window starts where this one ends: nothing between them is lost or counted twice
-      return { snapshot, next: reopen ? windowFrom(r, name, end, t1, timeEnd) : null };
+      return { snapshot, next: reopen ? windowFrom(r, d, name, end, t1, timeEnd) : null };
     } catch (e) {
       if (reopen) r.unmark(end); // no next window: its start mark goes (the finally below does it otherwise)
       throw e;
@@ -93,7 +101,7 @@ function windowFrom(r: Recorder, name: string, start: Mark, t0: bigint, timeStar
   };
 }
 
-function register(name: string, description: string, header: string, r: Recorder, sampleTypes: readonly SampleType[] = CONTENTION): void {
+function register(name: string, description: string, header: string, r: Recorder, d: Draw, sampleTypes: readonly SampleType[] = CONTENTION): void {
   registerProfile({
     name,
     description,
@@ -106,13 +114,13 @@ function register(name: string, description: string, header: string, r: Recorder
       try {
         await settle(r, m);
         const v = await r.valuesAt(m);
-        return { name, timeNanos: epochNanos(), durationNanos: 0, samples: await samplesOf(r, v), comments: droppedNotes(r.stats()) };
+        return { name, timeNanos: epochNanos(), durationNanos: 0, samples: await samplesOf(r, v), comments: notesOf(r, d) };
       } finally {
         r.unmark(m);
       }
     },
-    window: () => windowFrom(r, name, r.mark(), process.hrtime.bigint(), epochNanos()),
-    note: () => droppedNotes(r.stats()).join(' '),
+    window: () => windowFrom(r, d, name, r.mark(), process.hrtime.bigint(), epochNanos()),
+    note: () => notesOf(r, d).join(' '),
   });
 }
 
@@ -123,6 +131,7 @@ export function registerRecordedProfiles(): void {
     'Stack traces that led to blocking on synchronization primitives (mutexprof: waits in lock and rLock)',
     '--- contention:\ncycles/second=1000000000\n',
     recorders.block,
+    sampling.block,
   );
   // Values are already scaled by the rate in force when each event was sampled, so the mutex text says
   // `sampling period=1`: google/pprof's legacy parser multiplies by it, and any other number would misstate the
@@ -132,6 +141,7 @@ export function registerRecordedProfiles(): void {
     'Stack traces of holders of contended mutexes (mutexprof: releases that ended others’ waits)',
     '--- mutex:\ncycles/second=1000000000\nsampling period=1\n',
     recorders.mutex,
+    sampling.mutex,
   );
   // Go has no hold profile: its text reads as a contention profile's (a legacy parser sees `acquisitions` as
   // contentions and `hold` as delay).
@@ -140,6 +150,7 @@ export function registerRecordedProfiles(): void {
     'Stack traces of lock acquisitions, with how long each was held (mutexprof: setHoldProfileFraction)',
     '--- contention:\ncycles/second=1000000000\n',
     recorders.hold,
+    sampling.hold,
     [
       { type: 'acquisitions', unit: 'count' },
       { type: 'hold', unit: 'nanoseconds' },

@@ -438,6 +438,12 @@ export interface ProfilerConfig {
   maxEntries?: number;
   /** User frames kept per stack. */
   maxDepth?: number;
+  /**
+   * Sampled events a second each profile (mutex, block, hold) may take before its fraction rises: a bound on what
+   * profiling costs however contended the service gets. Estimates stay unbiased (each sampled event weighs the
+   * fraction it was drawn at). Default Infinity: Go's fixed fractions.
+   */
+  maxSampledPerSecond?: number;
 }
 
 /**
@@ -446,18 +452,18 @@ export interface ProfilerConfig {
  */
 export function configureProfiler(config: ProfilerConfig): Required<ProfilerConfig> {
   if (config === null || typeof config !== 'object') throw new TypeError('mutexprof: configureProfiler(config): config must be an object');
-  const { now: n, random: r, maxEntries: m, maxDepth: d } = config;
+  const { now: n, random: r, maxEntries: m, maxDepth: d, maxSampledPerSecond: b } = config;
   if (n !== undefined && typeof n !== 'function') throw new TypeError('mutexprof: configureProfiler: now must be a function');
   if (r !== undefined && typeof r !== 'function') throw new TypeError('mutexprof: configureProfiler: random must be a function');
   if (m !== undefined && (!Number.isSafeInteger(m) || m < 1)) throw new RangeError(`mutexprof: configureProfiler: maxEntries must be a positive integer, got ${String(m)}`);
   if (d !== undefined && (!Number.isSafeInteger(d) || d < 1 || d > 1024)) throw new RangeError(`mutexprof: configureProfiler: maxDepth must be an integer in 1..1024, got ${String(d)}`);
-  const previous: Required<ProfilerConfig> = { now: sampling.now, random: sampling.random, maxEntries: settings.maxEntries, maxDepth: getMaxDepth() };
+  if (b !== undefined && (typeof b !== 'number' || !(b >= 1))) throw new RangeError(`mutexprof: configureProfiler: maxSampledPerSecond must be a number ≥ 1 (or Infinity), got ${String(b)}`);
+  const previous: Required<ProfilerConfig> = { now: sampling.now, random: sampling.random, maxEntries: settings.maxEntries, maxDepth: getMaxDepth(), maxSampledPerSecond: sampling.budget };
   drainAll(); // pending events were captured under the old settings
   if (n !== undefined) sampling.now = n;
-  if (r !== undefined) {
-    sampling.random = r;
-    redraw();
-  }
+  if (b !== undefined) sampling.budget = b;
+  if (r !== undefined) sampling.random = r;
+  if (r !== undefined || b !== undefined) redraw(); // fractions back to what was set, windows anew
   if (m !== undefined) settings.maxEntries = m;
   if (d !== undefined) setMaxDepth(d);
   return previous;
@@ -465,7 +471,7 @@ export function configureProfiler(config: ProfilerConfig): Required<ProfilerConf
 
 /** @internal A sampled release event of `delay` ns on lock `lock`: capture the releaser's stack below `skip`, weight it. */
 export function mutexEvent(lock: string, mode: string | null, weight: number, delay: number, leaf: string, skip: (...args: never[]) => unknown, labels: LabelSet | null): void {
-  if (sampling.mutexRate <= 0) return; // turned off since the draw
+  if (sampling.mutex.fraction <= 0) return; // turned off since the draw
   recorders.mutex.add(capture(skip), leaf, lock, mode, weight, weight * delay, eventLabels(labels));
 }
 

@@ -4,36 +4,59 @@
 import { performance } from 'node:perf_hooks';
 import { shared } from '../shared.js';
 
+/**
+ * @internal One profile's draw: which events it records, 1 in `fraction` (Go's fraction semantics), raised while
+ * more than the budget would be sampled (see "The budget" below). Kept as plain numbers: read on the lock path.
+ */
+export interface Draw {
+  /** the fraction set: 0 off, 1 every event, N one in N */
+  fraction: number;
+  /** the fraction in force: `fraction`, or higher while the budget is exceeded; sampled events weigh this much */
+  eff: number;
+  /** events to go until the next sampled one */
+  gap: number;
+  /** the length of the current gap when it was drawn */
+  drawn: number;
+  /** events and sampled events since the budget window started at `since` (ns, 0 = not started) */
+  seen: number;
+  taken: number;
+  since: number;
+}
+
 /** @internal */
 export interface Sampling {
   /** Whether contended waits are timed (a contention profile or lock metrics are on). Read on the lock path. */
   timing: boolean;
   /** Whether lock metrics are collected: every contended wait is timed and counted (src/exporters/metrics.ts). */
   metrics: boolean;
-  mutexRate: number;
+  /** the block profile's rate (ns), Go's SetBlockProfileRate */
   blockRate: number;
-  /** 1 in blockFraction of the waits the block rate selects are recorded, weighted ×blockFraction */
-  blockFraction: number;
+  /** release events the mutex profile records (its fraction: SetMutexProfileFraction) */
+  mutex: Draw;
+  /** waits the block profile follows, of those the block rate selects (setBlockProfileFraction) */
+  block: Draw;
+  /** acquisitions the hold profile follows (setHoldProfileFraction) */
+  hold: Draw;
+  /** sampled events a second each profile may take before its fraction rises (Infinity: no budget, Go's rule) */
+  budget: number;
   /** Monotonic nanoseconds, > 0. */
   now: () => number;
   random: () => number;
-  /** Mutex events to go until the next sampled one (see drawMutexSample). */
-  gap: number;
-  /** Waits to go until the next one the block profile follows (see drawBlockSample). */
-  blockGap: number;
 }
+
+const newDraw = (fraction: number): Draw => ({ fraction, eff: fraction, gap: 1, drawn: 1, seen: 0, taken: 0, since: 0 });
 
 /** @internal */
 export const sampling: Sampling = shared<Sampling>('sampling', () => ({
   timing: false,
   metrics: false,
-  mutexRate: 0,
   blockRate: 0,
-  blockFraction: 1,
+  mutex: newDraw(0),
+  block: newDraw(1),
+  hold: newDraw(0),
+  budget: Infinity,
   now: () => performance.now() * 1e6,
   random: Math.random,
-  gap: 0,
-  blockGap: 0,
 }));
 
 /** Current time in nanoseconds (monotonic; the origin is arbitrary). */
@@ -50,7 +73,7 @@ export function checkRate(fn: string, rate: unknown): number {
 
 /** @internal Recomputes whether contended waits are timed. */
 export function retime(): void {
-  sampling.timing = sampling.mutexRate > 0 || sampling.blockRate > 0 || sampling.metrics;
+  sampling.timing = sampling.mutex.fraction > 0 || sampling.blockRate > 0 || sampling.metrics;
 }
 
 /**
@@ -59,11 +82,10 @@ export function retime(): void {
  */
 export function setMutexProfileFraction(rate: number): number {
   checkRate('setMutexProfileFraction', rate);
-  const old = sampling.mutexRate;
+  const old = sampling.mutex.fraction;
   if (rate >= 0) {
-    sampling.mutexRate = rate;
+    setFraction(sampling.mutex, rate);
     retime();
-    if (rate > 1) sampling.gap = nextGap(rate); // the first sampled event is as far away as any other
   }
   return old;
 }
@@ -90,40 +112,89 @@ export function setBlockProfileRate(rate: number): number {
  */
 export function setBlockProfileFraction(n: number): number {
   checkRate('setBlockProfileFraction', n);
-  const old = sampling.blockFraction;
-  if (n >= 0) {
-    sampling.blockFraction = Math.max(1, n);
-    if (n > 1) sampling.blockGap = nextGap(n);
-  }
+  const old = sampling.block.fraction;
+  if (n >= 0) setFraction(sampling.block, Math.max(1, n));
   return old;
 }
 
-/** @internal Re-draws the sampling gaps (after the random source changed). */
-export function redraw(): void {
-  if (sampling.mutexRate > 1) sampling.gap = nextGap(sampling.mutexRate);
-  if (sampling.blockFraction > 1) sampling.blockGap = nextGap(sampling.blockFraction);
+/** @internal Sets a draw's fraction: the budget window starts anew, the first sampled event is as far away as any other. */
+export function setFraction(d: Draw, fraction: number): void {
+  d.fraction = d.eff = fraction;
+  d.seen = d.taken = d.since = 0;
+  d.gap = d.drawn = fraction > 0 ? nextGap(fraction) : 1;
 }
 
-// Each event is sampled with probability 1/rate, independently. Drawn as geometric gaps between sampled events
-// (the same distribution), so an unsampled event costs a decrement instead of a random number.
-function nextGap(rate: number): number {
-  return Math.floor(Math.log(1 - sampling.random()) / Math.log(1 - 1 / rate)) + 1;
+/** @internal Re-draws the sampling gaps (after the random source or the budget changed). */
+export function redraw(): void {
+  for (const d of [sampling.mutex, sampling.block, sampling.hold]) setFraction(d, d.fraction);
+}
+
+// Each event is sampled with probability 1/fraction, independently. Drawn as geometric gaps between sampled
+// events (the same distribution), so an unsampled event costs a decrement instead of a random number.
+function nextGap(fraction: number): number {
+  return fraction <= 1 ? 1 : Math.floor(Math.log(1 - sampling.random()) / Math.log(1 - 1 / fraction)) + 1;
+}
+
+/**
+ * @internal Draws whether `d`'s profile records the event happening now: returns its weight (the fraction in
+ * force), or 0.
+ */
+export function draw(d: Draw): number {
+  if (--d.gap > 0) return d.eff === d.fraction || (d.gap & 15) !== 0 ? 0 : ease(d);
+  if (d.eff <= 0) return 0;
+  const weight = d.eff;
+  if (sampling.budget !== Infinity) rebudget(d);
+  d.gap = d.drawn = nextGap(d.eff);
+  return weight;
+}
+
+// ─── The budget ─────────────────────────────────────────────────────────────────────────────────────────────
+// A sampled event costs a V8 stack capture (4–10 µs, bench: "one sampled mutex event"), so at a fixed fraction
+// the cost follows the contention: a service at 80 000 contended events a second pays 8 000 captures a second at
+// fraction 10, just when it is in trouble. With a budget (configureProfiler({ maxSampledPerSecond })), a profile
+// that would sample more than that raises its fraction to the rate it sees ÷ the budget, and lowers it again
+// when the rate falls. Every sampled event weighs the fraction it was drawn at, and that fraction is decided from
+// earlier events only, so every estimate stays unbiased (each event counts with probability 1/f and weight f).
+// Checked at sampled events only: a window ends after a second, or as soon as it has taken the budget.
+function rebudget(d: Draw): void {
+  const t = sampling.now();
+  d.seen += d.drawn;
+  d.taken++;
+  if (d.since === 0) {
+    d.since = t;
+    d.seen = d.taken = 0;
+    return;
+  }
+  const dt = t - d.since;
+  if ((dt < 1e9 && d.taken < sampling.budget) || dt <= 0) return;
+  d.eff = Math.max(d.fraction, Math.ceil((d.seen * 1e9) / dt / sampling.budget));
+  d.since = t;
+  d.seen = d.taken = 0;
+}
+
+// While raised, every 16th event looks at the clock, so the fraction comes back down within about a second
+// of the load falling (sampled events alone would come eff÷rate seconds apart). Its gap is drawn anew at the
+// lower fraction: gaps are memoryless, so redrawing one at any time keeps every event's probability 1/eff.
+function ease(d: Draw): number {
+  const t = sampling.now();
+  const dt = t - d.since;
+  if (dt < 1e9) return 0;
+  const eff = Math.max(d.fraction, Math.ceil(((d.seen + d.drawn - d.gap) * 1e9) / dt / sampling.budget));
+  if (eff < d.eff) {
+    d.eff = eff;
+    d.since = t;
+    d.seen = d.taken = 0;
+    d.gap = d.drawn = nextGap(eff);
+  }
+  return 0;
 }
 
 /** @internal Draws whether the block profile follows a wait that starts now: returns its weight, or 0. */
 export function drawBlockSample(): number {
-  const n = sampling.blockFraction;
-  if (n <= 1) return 1;
-  if (--sampling.blockGap > 0) return 0;
-  sampling.blockGap = nextGap(n);
-  return n;
+  return draw(sampling.block);
 }
 
-/** @internal Draws whether the next release event of a lock is sampled: returns its weight (the fraction), or 0. */
+/** @internal Draws whether the next release event of a lock is sampled: returns its weight, or 0. */
 export function drawMutexSample(): number {
-  const rate = sampling.mutexRate;
-  if (rate <= 1) return rate <= 0 ? 0 : 1;
-  if (--sampling.gap > 0) return 0;
-  sampling.gap = nextGap(rate);
-  return rate;
+  return draw(sampling.mutex);
 }

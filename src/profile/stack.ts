@@ -87,10 +87,16 @@ export interface Captured {
  */
 export function capture(skip: (...args: never[]) => unknown): Captured {
   const limit = Error.stackTraceLimit;
-  Error.stackTraceLimit = tables.maxDepth + 2; // room for the library frames below `skip` (a guard's), dropped in resolve()
+  const want = tables.maxDepth + 2; // room for the library frames below `skip` (a guard's), dropped in resolve()
   const c: Captured = {};
-  Error.captureStackTrace(c, skip);
-  Error.stackTraceLimit = limit;
+  // Written only when it differs (the default maxDepth's limit is Node's default, 10): a write to the Error
+  // function's property costs ~0.3 µs a capture (bench: "one sampled mutex event").
+  if (limit === want) Error.captureStackTrace(c, skip);
+  else {
+    Error.stackTraceLimit = want;
+    Error.captureStackTrace(c, skip);
+    Error.stackTraceLimit = limit;
+  }
   return c;
 }
 
