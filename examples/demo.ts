@@ -26,6 +26,7 @@ import {
   setBlockProfileFraction,
   setLockTracking,
   setHoldProfileFraction,
+  configureProfiler,
   watchLocks,
   queryLocks,
   collectLockMetrics,
@@ -40,8 +41,10 @@ const LOAD_SECONDS = Number(process.env.LOAD_SECONDS ?? 600); // the load loop s
 const CONCURRENCY = Number(process.env.LOAD_CONCURRENCY ?? 24);
 
 // The README's recommended production settings: 1 in 100 contention events; waits ≥ 10 ms (shorter ones in
-// proportion), 1 in 10 of those; lock tracking on (holders and their ages in /debug/pprof/locks, the watchdog's
-// hold reports, the hold metrics); the hold profile at 1 in 100 acquisitions.
+// proportion), 1 in 10 of those; at most 100 sampled events a second per profile, however contended the demo
+// gets; lock tracking on (holders and their ages in /debug/pprof/locks, the watchdog's hold reports, the hold
+// metrics); the hold profile at 1 in 100 acquisitions.
+configureProfiler({ maxSampledPerSecond: Number(process.env.MAX_SAMPLED_PER_SECOND ?? 100) });
 setMutexProfileFraction(Number(process.env.MUTEX_PROFILE_FRACTION ?? 100));
 setBlockProfileRate(Number(process.env.BLOCK_PROFILE_RATE ?? 10_000_000));
 setBlockProfileFraction(Number(process.env.BLOCK_PROFILE_FRACTION ?? 10));
