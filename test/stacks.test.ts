@@ -11,8 +11,8 @@ import { gunzipSync } from 'node:zlib';
 import { Profile } from 'pprof-format';
 import ts from 'typescript';
 import { transformSync } from 'esbuild';
-import { Mutex, setMutexProfileFraction, setBlockProfileRate, configureProfiler, lookup, pprofHandler } from '../src/index.js';
-import { manualClock, ms, samples, names, goBinary } from './helpers.js';
+import { Mutex, type Guard, setMutexProfileFraction, setBlockProfileRate, configureProfiler, lookup, pprofHandler } from '../src/index.js';
+import { manualClock, ms, samples, names, goBinary, flush } from './helpers.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'mutexprof-stacks-'));
@@ -113,7 +113,7 @@ describe('frames a user did not write are dropped', () => {
   });
 
   const usingApp = `
-      import { Mutex, setMutexProfileFraction, lookup } from 'mutexprof';
+      import { Mutex, type Guard, setMutexProfileFraction, lookup } from 'mutexprof';
       setMutexProfileFraction(1);
       const mu = new Mutex({ name: 'using-tsc' });
       async function holdWithUsing(): Promise<void> {
@@ -216,4 +216,84 @@ test('positions in a minified one-line bundle never collide (columns ≥ 2^20)',
   const byName: Record<string, number> = {};
   for (const e of await samples('mutex', 'minified')) byName[names(e)[1]] = (byName[names(e)[1]] ?? 0) + e.count;
   expect(byName).toEqual({ far: 1, near: 2 });
+});
+
+describe('every release path keeps maxDepth frames of the caller', () => {
+  // Five user frames above the release; maxDepth 3 keeps the three nearest, whichever mutexprof path released:
+  // no library frame (a guard's dispose, withLock's helper) takes one of their places.
+  function u1(f: () => unknown): unknown {
+    return u2(f);
+  }
+  function u2(f: () => unknown): unknown {
+    return u3(f);
+  }
+  function u3(f: () => unknown): unknown {
+    return u4(f);
+  }
+  function u4(f: () => unknown): unknown {
+    return u5(f);
+  }
+  function u5(f: () => unknown): unknown {
+    return f();
+  }
+
+  test.each([
+    ['unlock()', 'Mutex.unlock', (mu: Mutex) => u1(() => mu.unlock())],
+    ['a guard', 'Mutex.unlock', (mu: Mutex, g: Guard) => u1(() => g[Symbol.dispose]())],
+  ])('released by %s', async (_how, leaf, release) => {
+    const previous = configureProfiler({ maxDepth: 3 });
+    try {
+      const mu = new Mutex({ name: `depth-${_how}` });
+      const g = await mu.lock();
+      const w = mu.lock();
+      clock.advance(ms);
+      release(mu, g);
+      (await w)[Symbol.dispose]();
+      const [sample] = await samples('mutex', `depth-${_how}`);
+      // the leaf, the arrow that released, then u5 and u4: three of the caller's frames
+      expect(names(sample)).toHaveLength(4);
+      expect([names(sample)[0], ...names(sample).slice(2)]).toEqual([leaf, 'u5', 'u4']);
+    } finally {
+      configureProfiler({ maxDepth: previous.maxDepth });
+    }
+  });
+
+  test('released by withLock: the frames above withLock, not its helper', async () => {
+    const previous = configureProfiler({ maxDepth: 3 });
+    try {
+      const mu = new Mutex({ name: 'depth-withLock' });
+      async function v1(): Promise<void> {
+        await v2();
+      }
+      async function v2(): Promise<void> {
+        await v3();
+      }
+      async function v3(): Promise<void> {
+        await v4();
+      }
+      async function v4(): Promise<void> {
+        await mu.withLock(async () => {
+          const w = mu.lock();
+          clock.advance(ms);
+          void w.then((g) => g[Symbol.dispose]());
+        });
+      }
+      await v1();
+      await flush();
+      const [sample] = await samples('mutex', 'depth-withLock');
+      expect(names(sample)).toEqual(['Mutex.unlock', 'v4', 'v3', 'v2']);
+    } finally {
+      configureProfiler({ maxDepth: previous.maxDepth });
+    }
+  });
+});
+
+test('functions made by new Function or eval (no file) keep their own names', async () => {
+  // Such code has no file name: sites of different functions at the same position must not share a frame.
+  const made = (name: string, g: (f: () => void) => void): ((f: () => void) => void) => new Function('g', `return function ${name}(f) { return g(f); }`)(g) as never;
+  const mu = new Mutex({ name: 'no-file' });
+  const outer = made('outerMade', made('innerMade', (f) => f()));
+  await contendVia(mu, () => outer(() => mu.unlock()));
+  const [sample] = await samples('mutex', 'no-file');
+  expect(names(sample).filter((n) => n.endsWith('Made'))).toEqual(['innerMade', 'outerMade']);
 });

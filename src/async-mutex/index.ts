@@ -203,7 +203,8 @@ class Core extends ProfiledLock {
     const first = q[this._qhead] as Task | undefined;
     const grants = first !== undefined && first.weight <= this._value;
     const event = grants ? this._timed !== 0 || this._carry !== 0 : this._timed === 0 && this._carry !== 0;
-    let at = event ? this._releaseEvent(this.kind === 'Mutex' ? LEAF_MUTEX_RELEASE : LEAF_SEMAPHORE_RELEASE, skip, null) : 0;
+    // spare 2: the releaser closure and runExclusive, library frames that may follow `skip`
+    let at = event ? this._releaseEvent(this.kind === 'Mutex' ? LEAF_MUTEX_RELEASE : LEAF_SEMAPHORE_RELEASE, skip, null, null, 2) : 0;
     while (this._qhead < q.length && q[this._qhead].weight <= this._value) {
       const task = q[this._qhead];
       q[this._qhead++] = undefined as unknown as Task;

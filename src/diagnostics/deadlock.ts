@@ -221,7 +221,7 @@ export function checkWait(task: Task, lock: TrackedLock & Holders, mode: LockMod
   const message = reentry
     ? `mutexprof: deadlock: ${mode === 'shared' ? 'rLock' : 'lock'}() of ${describe(lock)} in an async context that already holds it (re-entry): it can never be granted`
     : `mutexprof: deadlock: ${mode === 'shared' ? 'rLock' : 'lock'}() of ${describe(lock)} would close a wait cycle: ${[...path, lock].map(describe).join(' → ')}`;
-  const here = resolve(capture(skip), lock._leafFor(mode));
+  const here = resolve(capture(skip, 1), lock._leafFor(mode));
   report({ kind: reentry ? 'reentry' : 'cycle', message, cycle: links, stacks: [here] });
   return diag.deadlock === 2 ? new DeadlockError(message, links) : null;
 }
@@ -240,7 +240,7 @@ export function noteOrder(task: Task, lock: TrackedLock, skip: (...args: never[]
     let out = order.edges.get(from);
     if (out?.has(to)) continue;
     if (order.edgeCount >= MAX_ORDER_EDGES) return;
-    here ??= capture(skip);
+    here ??= capture(skip, 1);
     if (out === undefined) order.edges.set(from, (out = new Map()));
     out.set(to, here);
     order.edgeCount++;
@@ -266,7 +266,7 @@ export function noteOrder(task: Task, lock: TrackedLock, skip: (...args: never[]
 export function refuse(lock: TrackedLock, what: string, skip: (...args: never[]) => unknown): DeadlockError | null {
   const message = `mutexprof: deadlock: ${what}`;
   const links: DeadlockLink[] = [{ lock: lock.name, kind: lock._kind(), mode: 'shared', holderLabels: lock.name === '' ? {} : { lock: lock.name }, holderStack: null }];
-  report({ kind: 'reentry', message, cycle: links, stacks: [resolve(capture(skip), lock._leafFor('shared'))] });
+  report({ kind: 'reentry', message, cycle: links, stacks: [resolve(capture(skip, 1), lock._leafFor('shared'))] });
   return diag.deadlock === 2 ? new DeadlockError(message, links) : null;
 }
 

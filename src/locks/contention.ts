@@ -29,9 +29,7 @@ import { capture } from '../profile/stack.js';
 import { diag, joinContended, holdStarted, holdEnded, drawHoldSample, type Acquisition, type LockMode, type Task } from '../diagnostics/acquisitions.js';
 import { checkWait, noteOrder, taskOfCaller } from '../diagnostics/deadlock.js';
 import { checkOptions, optionLabels, type Guard, type LockOptions } from './options.js';
-import { WaitQueue, type AbortLink, type GuardState, type Waiter, type WaitTimes } from './waitqueue.js';
-
-type Method = (...args: never[]) => unknown;
+import { WaitQueue, type AbortLink, type GuardState, type Method, type Waiter, type WaitTimes } from './waitqueue.js';
 
 // Waiters in an interval that is not sampled (and with the block profile off) share this one, so they allocate
 // nothing. Kept apart from the waiter: double-valued fields on the waiter itself would make V8 box numbers and
@@ -114,7 +112,7 @@ export abstract class ProfiledLock extends WaitQueue {
       state: 'waiting',
       since: 0, // read when it queues (_wait) or is granted (holdStarted): one clock read per acquisition
       labels: eventLabels(labels),
-      stack: diag.stacks || holdWeight !== 0 ? capture(skip) : null,
+      stack: diag.stacks || holdWeight !== 0 ? capture(skip, 1) : null, // 1: withLock's frame, when it called lock()
       task,
       holdWeight,
       next: null,
@@ -227,14 +225,15 @@ export abstract class ProfiledLock extends WaitQueue {
 
   /**
    * @internal A release while timed waiters wait (or waiting is carried): the event, recorded with the stack
-   * below `skip` (the releasing method) and the releasing acquisition's `labels`. Returns its time if read.
+   * below `skip` (the outermost mutexprof function on the stack; `spare`: room for library frames that may follow
+   * it) and the releasing acquisition's `labels`. Returns its time if read.
    */
-  _releaseEvent(leaf: string, skip: Method, labels: LabelSet | null, mode: 'read' | 'write' | null = null): number {
+  _releaseEvent(leaf: string, skip: Method, labels: LabelSet | null, mode: 'read' | 'write' | null = null, spare = 0): number {
     let t = 0;
     const weight = this._weight;
     if (weight !== 0) {
       t = sampling.now();
-      mutexEvent(this.name, mode, weight, this._timed * (t - this._last) - this._rel + this._carry, leaf, skip, labels);
+      mutexEvent(this.name, mode, weight, this._timed * (t - this._last) - this._rel + this._carry, leaf, skip, labels, spare);
     }
     this._rel = 0;
     this._carry = 0;

@@ -7,6 +7,7 @@
 // is a label only with { keyLabel: true } (each key a label value: mind the cardinality).
 
 import { Mutex } from './mutex.js';
+import type { Method } from './waitqueue.js';
 import { checkFn, checkOptions, describeValue, optionLabels, type Guard, type LockOptions, type MutexOptions } from './options.js';
 
 /** A key of a KeyedMutex. */
@@ -31,8 +32,9 @@ class KeyMutex extends Mutex {
     super({ name });
   }
 
-  override unlock(): void {
-    super.unlock();
+  /** @internal every release (unlock(), a guard, withLock) comes through here */
+  override _unlock(skip: Method): void {
+    super._unlock(skip);
     if (!this.locked && this._head === null) this.owner._free(this);
   }
 

@@ -8,7 +8,7 @@ import { diag, type Acquisition } from '../diagnostics/acquisitions.js';
 import { taskForScope } from '../diagnostics/deadlock.js';
 import { ProfiledLock } from './contention.js';
 import { checkFn, checkLockOptions, holding, holdingAs, type Guard, type LockOptions, type MutexOptions } from './options.js';
-import { grant, newGuard, type GuardState, type Waiter } from './waitqueue.js';
+import { grant, newGuard, type GuardState, type Method, type Waiter } from './waitqueue.js';
 
 const LEAF_UNLOCK = 'Mutex.unlock';
 const LEAF_LOCK = 'Mutex.lock';
@@ -53,13 +53,18 @@ export class Mutex extends ProfiledLock {
 
   /** Releases the lock, handing it to the next waiter if any. Throws if the lock is not held. */
   unlock(): void {
+    this._unlock(unlockMethod);
+  }
+
+  /** @internal unlock(), called through `skip`: the outermost mutexprof function on the stack (stacks start below it). */
+  _unlock(skip: Method): void {
     const s = this.#state;
     if ((s & 1) === 0) throw new Error(`mutexprof: unlock of unlocked ${this._describe()}`);
     const held = this._acq;
     if (held !== null) this._releasedAcq(held);
     // a release event for the profiles only when counted waiting ends here (see src/locks/contention.ts)
     const event = this._timed !== 0 || this._carry !== 0;
-    const at = event ? this._releaseEvent(LEAF_UNLOCK, unlockMethod, held === null ? null : held.own) : 0;
+    const at = event ? this._releaseEvent(LEAF_UNLOCK, skip, held === null ? null : held.own) : 0;
     const w = this._head;
     if (w === null) {
       this.#state = (s + 1) | 0;
@@ -89,9 +94,9 @@ export class Mutex extends ProfiledLock {
   }
 
   /** @internal */
-  _disposeGuard(g: GuardState): void {
+  _disposeGuard(g: GuardState, skip: Method): void {
     if (g._gen !== this.#state) throw this._alreadyReleased(false);
-    this.unlock();
+    this._unlock(skip);
   }
 
   /** @internal */

@@ -3,6 +3,7 @@
 import { labelSetOf, type LabelSet } from '../profile/labels.js';
 import type { Task } from '../diagnostics/acquisitions.js';
 import { runAs } from '../diagnostics/deadlock.js';
+import type { GuardState } from './waitqueue.js';
 
 /** Options accepted by `lock()`, `rLock()`, `withLock()` and `withRLock()`. */
 export interface LockOptions {
@@ -85,22 +86,22 @@ function isThenable(v: unknown): v is PromiseLike<unknown> {
 
 /** @internal withLock/withRLock: runs fn holding what `acquired` resolves to, releasing on every exit path. */
 export async function holding<T>(acquired: Promise<Guard>, fn: () => T | PromiseLike<T>): Promise<Awaited<T>> {
-  const g = await acquired;
+  const g = (await acquired) as GuardState;
   try {
     const r = fn();
     return isThenable(r) ? await r : (r as Awaited<T>); // a synchronous fn costs no extra microtask
   } finally {
-    g[Symbol.dispose]();
+    g._lock._disposeGuard(g, holding); // released through holding: stacks start at withLock's caller
   }
 }
 
 /** @internal holding(), with fn run as `task`: withLock under deadlock detection (src/diagnostics/deadlock.ts). */
 export async function holdingAs<T>(acquired: Promise<Guard>, fn: () => T | PromiseLike<T>, task: Task): Promise<Awaited<T>> {
-  const g = await acquired;
+  const g = (await acquired) as GuardState;
   try {
     const r = runAs(task, fn);
     return isThenable(r) ? await r : (r as Awaited<T>); // a synchronous fn costs no extra microtask
   } finally {
-    g[Symbol.dispose]();
+    g._lock._disposeGuard(g, holdingAs);
   }
 }

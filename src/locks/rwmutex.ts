@@ -9,7 +9,7 @@ import { diag, type Acquisition } from '../diagnostics/acquisitions.js';
 import { taskForScope } from '../diagnostics/deadlock.js';
 import { ProfiledLock } from './contention.js';
 import { checkFn, checkLockOptions, holding, holdingAs, type Guard, type LockOptions, type MutexOptions } from './options.js';
-import { grant, newGuard, type GuardState, type Waiter } from './waitqueue.js';
+import { grant, newGuard, type GuardState, type Method, type Waiter } from './waitqueue.js';
 
 const LEAF_UNLOCK = 'RWMutex.unlock';
 const LEAF_RUNLOCK = 'RWMutex.rUnlock';
@@ -75,6 +75,11 @@ export class RWMutex extends ProfiledLock {
 
   /** Releases the write lock. Throws if no writer holds it (including when it is read-locked). */
   unlock(): void {
+    this.#unlock(unlockMethod);
+  }
+
+  /** unlock(), called through `skip`: the outermost mutexprof function on the stack (stacks start below it). */
+  #unlock(skip: Method): void {
     if (!this.#writer) {
       throw new Error(
         this.#readers !== 0
@@ -85,7 +90,7 @@ export class RWMutex extends ProfiledLock {
     const held = this._acq;
     if (held !== null) this._releasedAcq(held);
     const event = this._timed !== 0 || this._carry !== 0;
-    const at = event ? this._releaseEvent(LEAF_UNLOCK, unlockMethod, held === null ? null : held.own, 'write') : 0;
+    const at = event ? this._releaseEvent(LEAF_UNLOCK, skip, held === null ? null : held.own, 'write') : 0;
     this.#gen = (this.#gen + 1) | 0;
     this.#writer = false;
     this.#admit(event, at);
@@ -101,7 +106,7 @@ export class RWMutex extends ProfiledLock {
       );
     }
     // a reader released without its guard: the oldest tracked reader's record ends (readers share one count)
-    this._readUnlocked(this._sharedAcqs?.values().next().value ?? null, false);
+    this._readUnlocked(this._sharedAcqs?.values().next().value ?? null, false, rUnlockMethod);
   }
 
   /** Runs `fn` holding the write lock; released on every exit path. */
@@ -137,13 +142,14 @@ export class RWMutex extends ProfiledLock {
 
   /**
    * @internal One reader releases `acq`, its acquisition when known (released through its guard, or the oldest
-   * tracked one); `withLabels`: whether its labels option applies (not when released by rUnlock()).
+   * tracked one); `withLabels`: whether its labels option applies (not when released by rUnlock()); `skip`: the
+   * outermost mutexprof function on the stack.
    */
-  _readUnlocked(acq: Acquisition | null, withLabels = true): void {
+  _readUnlocked(acq: Acquisition | null, withLabels: boolean, skip: Method): void {
     if (--this.#readers === 0) this.#session = (this.#session + 1) | 0;
     if (acq !== null) this._releasedAcq(acq);
     const event = this._timed !== 0 || this._carry !== 0;
-    const at = event ? this._releaseEvent(LEAF_RUNLOCK, readUnlockedMethod, acq !== null && withLabels ? acq.own : null, 'read') : 0;
+    const at = event ? this._releaseEvent(LEAF_RUNLOCK, skip, acq !== null && withLabels ? acq.own : null, 'read') : 0;
     if (this.#readers === 0) this.#admit(event, at);
   }
 
@@ -178,16 +184,16 @@ export class RWMutex extends ProfiledLock {
   }
 
   /** @internal */
-  _disposeGuard(g: GuardState): void {
+  _disposeGuard(g: GuardState, skip: Method): void {
     if (!g._read) {
       if (!this.#writer || g._gen !== this.#gen) throw this._alreadyReleased(false);
-      return this.unlock();
+      return this.#unlock(skip);
     }
     // Readers share one count, so a guard can only prove it is not stale: not disposed before, and its read
     // session still running (else its acquisition was released by rUnlock() and a later reader's is not its).
     if (g._released || this.#readers === 0 || g._gen !== this.#session) throw this._alreadyReleased(true);
     g._released = true;
-    this._readUnlocked(g._acq);
+    this._readUnlocked(g._acq, true, skip);
   }
 
   /** @internal A queued writer gave up: readers queued behind it may be able to join the current ones. */
@@ -218,8 +224,8 @@ const tryRLockMethod = RWMutex.prototype.tryRLock;
 const withLockMethod = RWMutex.prototype.withLock;
 const withRLockMethod = RWMutex.prototype.withRLock;
 const unlockMethod = RWMutex.prototype.unlock;
-const readUnlockedMethod = RWMutex.prototype._readUnlocked;
+const rUnlockMethod = RWMutex.prototype.rUnlock;
 declareLeaf(LEAF_LOCK, lockMethod);
 declareLeaf(LEAF_RLOCK, rLockMethod);
 declareLeaf(LEAF_UNLOCK, unlockMethod);
-declareLeaf(LEAF_RUNLOCK, RWMutex.prototype.rUnlock);
+declareLeaf(LEAF_RUNLOCK, rUnlockMethod);

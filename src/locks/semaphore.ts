@@ -11,7 +11,7 @@ import { diag, drawHoldSample, type Acquisition } from '../diagnostics/acquisiti
 import { taskOfCaller, noteOrder, refuse } from '../diagnostics/deadlock.js';
 import { ProfiledLock } from './contention.js';
 import { checkFn, checkLockOptions, checkOptions, describeValue, holding, optionLabels, type Guard, type LockOptions, type MutexOptions } from './options.js';
-import { grant, newGuard, type GuardState, type Waiter } from './waitqueue.js';
+import { grant, newGuard, type GuardState, type Method, type Waiter } from './waitqueue.js';
 
 const LEAF_ACQUIRE = 'Semaphore.acquire';
 const LEAF_RELEASE = 'Semaphore.release';
@@ -133,7 +133,7 @@ export class Semaphore extends ProfiledLock {
     return bad === null ? holding(this.acquire(options), fn) : Promise.reject(bad);
   }
 
-  #release(weight: number, acq: Acquisition | null, withLabels: boolean, skip: (...args: never[]) => unknown): void {
+  #release(weight: number, acq: Acquisition | null, withLabels: boolean, skip: Method): void {
     if (acq !== null) this._releasedAcq(acq);
     this.#available += weight;
     const head = this._head;
@@ -160,10 +160,10 @@ export class Semaphore extends ProfiledLock {
   }
 
   /** @internal */
-  _disposeGuard(g: GuardState): void {
+  _disposeGuard(g: GuardState, skip: Method): void {
     if (g._released) throw this._alreadyReleased(false);
     g._released = true;
-    this.#release(g._gen, g._acq, true, disposeMethod);
+    this.#release(g._gen, g._acq, true, skip);
   }
 
   /** @internal A waiter at the head gave up: the ones behind it may fit now. */
@@ -207,6 +207,5 @@ export class Semaphore extends ProfiledLock {
 const acquireMethod = Semaphore.prototype.acquire;
 const tryAcquireMethod = Semaphore.prototype.tryAcquire;
 const releaseMethod = Semaphore.prototype.release;
-const disposeMethod = Semaphore.prototype._disposeGuard;
 declareLeaf(LEAF_ACQUIRE, acquireMethod);
 declareLeaf(LEAF_RELEASE, releaseMethod);

@@ -63,8 +63,11 @@ export interface AbortLink {
 
 function noop(): void {}
 
+/** @internal A mutexprof function on the stack, below which stacks are captured. */
+export type Method = (...args: never[]) => unknown;
+
 function disposeGuard(this: GuardState): void {
-  this._lock._disposeGuard(this);
+  this._lock._disposeGuard(this, disposeGuard);
 }
 
 /** @internal */
@@ -161,8 +164,8 @@ export abstract class WaitQueue {
   _leafFor(mode: 'exclusive' | 'shared'): string {
     return `${this._kind()}.${mode === 'shared' ? 'rLock' : 'lock'}`;
   }
-  /** @internal releases g's acquisition, or throws if it is already released */
-  abstract _disposeGuard(g: GuardState): void;
+  /** @internal releases g's acquisition, or throws if it is already released; called through `skip` (see capture()) */
+  abstract _disposeGuard(g: GuardState, skip: Method): void;
   /** @internal a waiter's signal aborted: it leaves the queue and its promise rejects */
   abstract _abort(w: Waiter, l: AbortLink): void;
 

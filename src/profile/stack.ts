@@ -80,17 +80,17 @@ export interface Captured {
 }
 
 /**
- * @internal Captures the current stack below `skip` (a mutexprof function on the stack: it and the frames above
- * it are left out), cheaply: V8 records raw frames and formats nothing until resolve(). Leaving out the
- * library's own frames costs no less to capture, but each one resolve() does not turn into a CallSite saves
- * about 0.1 µs (bench/: "sampled event" rows).
+ * @internal Captures the current stack below `skip` cheaply: V8 records raw frames and formats nothing until
+ * resolve(). `skip` is the outermost mutexprof function on the stack (the method the user called: unlock, a
+ * guard's dispose, withLock's helper), so that every frame captured is one a profile keeps: V8 describes each
+ * captured frame, and an optimised frame with inlined callers costs it microseconds (bench: "one sampled mutex
+ * event"). `spare`: room for library frames that may still follow `skip` on some path (cheap async frames, or
+ * withLock's frame above a lock() whose record captures), dropped by resolve().
  */
-export function capture(skip: (...args: never[]) => unknown): Captured {
+export function capture(skip: (...args: never[]) => unknown, spare = 0): Captured {
   const limit = Error.stackTraceLimit;
-  const want = tables.maxDepth + 2; // room for the library frames below `skip` (a guard's), dropped in resolve()
+  const want = tables.maxDepth + spare;
   const c: Captured = {};
-  // Written only when it differs (the default maxDepth's limit is Node's default, 10): a write to the Error
-  // function's property costs ~0.3 µs a capture (bench: "one sampled mutex event").
   if (limit === want) Error.captureStackTrace(c, skip);
   else {
     Error.stackTraceLimit = want;
@@ -288,12 +288,15 @@ function functionName(cs: NodeJS.CallSite, startLine: number): string {
   return fn;
 }
 
-/** The resolved site of `cs` in `file`: three getters and a lookup once the position has been seen. */
+/**
+ * The resolved site of `cs` in `file`: two getters and a lookup once the position has been seen. Keyed by V8's
+ * source position (a character offset): reading it costs a fraction of reading the line and column, which V8
+ * computes from the script's line table (bench/stack-resolution.mjs). Code with no file (eval, new Function)
+ * shares one table, so there the function's name is part of the key.
+ */
 function siteOf(file: FileInfo, cs: NodeJS.CallSite, raw: string): Site {
-  const line = cs.getLineNumber() ?? 0;
-  const column = cs.getColumnNumber() ?? 0;
-  // One number while it is exact (a minified one-line bundle has columns far beyond 2^20), else a string.
-  const pos = line < 0x200000 ? line * 0x100000000 + column : `${line}:${column}`;
+  const at = (cs as PositionedSite).getPosition();
+  const pos = raw === '' ? `${at}:${cs.getFunctionName() ?? ''}` : at;
   const type = cs.getTypeName();
   const site = file.sites.get(pos);
   if (site !== undefined) {
@@ -307,6 +310,11 @@ function siteOf(file: FileInfo, cs: NodeJS.CallSite, raw: string): Site {
   const created: Site = { role, type, frame: newFrame(cs, raw), others: null };
   file.sites.set(pos, created);
   return created;
+}
+
+/** V8's CallSite has getPosition() (a source position); @types/node does not declare it. */
+interface PositionedSite extends NodeJS.CallSite {
+  getPosition(): number;
 }
 
 function newFrame(cs: NodeJS.CallSite, raw: string): Frame {
