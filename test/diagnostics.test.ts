@@ -399,6 +399,27 @@ describe('deadlock detection', () => {
     expect(reports.filter((r) => r.kind === 'reentry')).toHaveLength(1);
   });
 
+  test("'off' lets go of the task store: no AsyncLocalStorage (and its promise hooks) left on for the process", async () => {
+    const store = (): { enabled: boolean } => (globalThis as unknown as Record<symbol, { slots: Map<string, { tasks: { enabled: boolean } }> }>)[Symbol.for('mutexprof')].slots.get('deadlock')!.tasks;
+    setDeadlockDetection('warn');
+    const mu = new Mutex({ name: 'store' });
+    await mu.withLock(async () => {
+      await flush();
+    });
+    (await mu.lock())[Symbol.dispose]();
+    expect(store().enabled).toBe(true);
+    setDeadlockDetection('off');
+    expect(store().enabled).toBe(false);
+    setDeadlockDetection('warn'); // and on again: tasks start afresh, re-entry is still found
+    const g = await mu.lock();
+    const again = mu.lock(); // re-entry: reported in 'warn', and queued
+    await flush();
+    expect(reports.map((r) => r.kind)).toContain('reentry');
+    g[Symbol.dispose]();
+    (await again)[Symbol.dispose]();
+    setDeadlockDetection('off');
+  });
+
   test('bad modes throw and change nothing', () => {
     expect(() => setDeadlockDetection('loud' as 'warn')).toThrow(TypeError);
     expect(() => setLockTracking('all' as 'on')).toThrow(TypeError);

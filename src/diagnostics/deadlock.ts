@@ -84,6 +84,9 @@ export function setDeadlockDetection(mode: 'off' | 'warn' | 'throw'): 'off' | 'w
   const i = modes.indexOf(mode);
   if (i < 0) throw new TypeError(`mutexprof: setDeadlockDetection(mode): mode must be 'off', 'warn' or 'throw', got ${typeof mode === 'string' ? JSON.stringify(mode) : typeof mode}`);
   diag.deadlock = i;
+  // Off: the task store lets go of the process, or its promise hooks (Node < 22: one per promise) would cost the
+  // service as much as detection itself did. Tasks start afresh if it is turned on again.
+  if (i === 0) order.tasks.disable();
   reactivate();
   return previous;
 }
