@@ -300,7 +300,9 @@ export class Recorder {
   }
 
   /** Distinct samples resolved so far. */
+  /** Samples, once what is pending is resolved (at most a batch: see DRAIN_NOW). */
   count(): number {
+    this.drain();
     return this.entries.length;
   }
 
