@@ -1,6 +1,6 @@
-// npm run bench [-- --quick] [-- --only=locks,profiling,bounds,serving,service] [-- --markdown] [-- --baseline=<rev>]
+// npm run bench [-- --quick] [-- --only=locks,profiling,bounds,serving,capture,service] [-- --markdown] [-- --baseline=<rev>]
 //   [-- --reps=N] [-- --scenarios=immediate,stat,sync] [-- --settings='<names of bench/service.mjs's SETTINGS, separated by ;>']
-// Every group but `service` runs by default; `--only=service` runs the service benchmark (about 40 minutes).
+// Every group but `service` runs by default; `--only=service` runs the service benchmark (about 50 minutes).
 // Prints a table of ns/op and ratios; every row of the README's benchmark tables comes from this command.
 // --baseline=<rev> also runs that revision's build (made by `node bench/baseline.mjs <rev>`) beside this one.
 import { existsSync } from 'node:fs';
@@ -55,6 +55,10 @@ if (run('serving')) {
   if (baseline) results.push(await servingBenchmarks({ dist: baseline.dist, rounds: 1, label: `@${rev}` }));
   results.push(await clusterServingBenchmarks({ dist, rounds: quick ? 1 : 3 }));
   results.push(...encodeBenchmarks({ quick }));
+}
+if (run('capture')) {
+  const { captureBenchmarks } = await import('./capture.mjs');
+  results.push(...(await captureBenchmarks({ dist, quick })));
 }
 if (run('service')) {
   const { serviceBenchmarks, SETTINGS } = await import('./service.mjs');

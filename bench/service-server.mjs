@@ -2,30 +2,46 @@
 // under an RWMutex (a writer every 500 requests, holding it across a setImmediate) and take a named Mutex around
 // their critical section. One process per run, configured from the environment (JSON in SERVICE):
 //   { dist, scenario: 'immediate' | 'stat' | 'sync', lock: 'mutexprof' | 'async-mutex' | 'await-lock', setup: {...} }
-// Prints { port } once listening.
+// Prints { port, switchable } once listening.
+//
+// Two modes: 'on' is the setting (mutexprof's settings applied as a user sets them, or a peer's lock), 'off' is
+// profiling off with mutexprof's locks. { alternate: ms } makes the process switch between them every `ms` while
+// the benchmark loads it without a pause, and count, per mode, the requests answered, the time spent, the CPU time
+// used and each request's latency (arrival to response end): both modes share one process, one JIT, one heap and
+// the same seconds of the machine (two processes of one build differ by up to ±15 % in req/s here, and the machine
+// drifts within seconds). 'stats' stops it and answers the counts. A setting that cannot be undone within the
+// process (withLabels: its AsyncLocalStorage stays on) answers switchable: false and stays 'on'; the benchmark then
+// compares two processes.
 import http from 'node:http';
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { performance } from 'node:perf_hooks';
 
 const cfg = JSON.parse(process.env.SERVICE);
 const lib = await import(pathToFileURL(resolve(cfg.dist, 'index.js')).href);
 const { Mutex, RWMutex } = lib;
 const setup = cfg.setup ?? {};
 const self = fileURLToPath(import.meta.url);
+const switchable = setup.labels !== 'withLabels';
+let stopMetrics = null;
 
-// Profiling settings, as a user sets them at startup.
-if (setup.fraction) lib.setMutexProfileFraction(setup.fraction);
-if (setup.blockRate) lib.setBlockProfileRate(setup.blockRate);
-if (setup.blockFraction) lib.setBlockProfileFraction(setup.blockFraction);
-if (setup.maxDepth) lib.configureProfiler({ maxDepth: setup.maxDepth });
-if (setup.budget) lib.configureProfiler({ maxSampledPerSecond: setup.budget });
-if (setup.tracking) lib.setLockTracking(setup.tracking);
-if (setup.deadlock) lib.setDeadlockDetection(setup.deadlock);
-if (setup.hold) lib.setHoldProfileFraction(setup.hold);
-if (setup.metrics) {
-  const prom = await import('prom-client');
-  lib.collectLockMetrics({ register: new prom.Registry() });
+/** Profiling settings, as a user sets them at startup (or back to off). */
+async function applySetup(on) {
+  const s = on ? setup : {};
+  lib.setMutexProfileFraction(s.fraction ?? 0);
+  lib.setBlockProfileRate(s.blockRate ?? 0);
+  lib.setBlockProfileFraction(s.blockFraction ?? 1);
+  lib.configureProfiler({ maxDepth: s.maxDepth ?? 8, maxSampledPerSecond: s.budget ?? Infinity });
+  lib.setLockTracking(s.tracking ?? 'off');
+  lib.setDeadlockDetection(s.deadlock ?? 'off');
+  lib.setHoldProfileFraction(s.hold ?? 0);
+  stopMetrics?.();
+  stopMetrics = null;
+  if (s.metrics) {
+    const prom = await import('prom-client');
+    stopMetrics = lib.collectLockMetrics({ register: new prom.Registry() });
+  }
 }
 
 // The inventory lock: mutexprof's, or a peer's with the same shape.
@@ -52,9 +68,22 @@ async function peerLock(kind) {
   return null;
 }
 const config = new RWMutex({ name: 'config' });
-const inventory = (await peerLock(cfg.lock)) ?? new Mutex({ name: 'inventory' });
+const ours = new Mutex({ name: 'inventory' });
+const peer = await peerLock(cfg.lock);
 const routeLabels = { route: '/items/:id' };
-const lockOptions = setup.labels === 'option' ? { labels: routeLabels } : undefined;
+const withOption = { labels: routeLabels };
+
+// What the current mode uses.
+let mode = 'on';
+let inventory = peer ?? ours;
+let lockOptions = setup.labels === 'option' ? withOption : undefined;
+async function setMode(m) {
+  mode = m;
+  inventory = m === 'on' && peer !== null ? peer : ours;
+  lockOptions = m === 'on' && setup.labels === 'option' ? withOption : undefined;
+  await applySetup(m === 'on');
+}
+await setMode('on');
 
 let settings = { currency: 'EUR' };
 let stock = 0;
@@ -84,14 +113,34 @@ async function handle() {
   return s.currency;
 }
 
-// Latency of each request as the service sees it (arrival to response end), and the process's CPU time, between
-// 'reset' and 'stats'.
-let latencies = [];
+// Per mode, while alternating: requests answered, time (ms), CPU time (µs), latencies (µs).
+const fresh = () => ({ n: 0, ms: 0, cpu: 0, latencies: [] });
+let stats = { on: fresh(), off: fresh() };
 let recording = false;
-let cpu0 = process.cpuUsage();
+let timer = null;
+let since = 0;
+let cpuMark = process.cpuUsage();
+/** Closes the current mode's interval: its time and CPU time so far. */
+function account() {
+  const now = performance.now();
+  const d = process.cpuUsage(cpuMark);
+  if (recording) {
+    stats[mode].ms += now - since;
+    stats[mode].cpu += d.user + d.system;
+  }
+  since = now;
+  cpuMark = process.cpuUsage();
+}
+
 const server = http.createServer((req, res) => {
   const t0 = process.hrtime.bigint();
-  if (recording) res.once('finish', () => latencies.push(Number(process.hrtime.bigint() - t0) / 1e3));
+  if (recording) {
+    const into = stats[mode]; // counted in the mode it arrived in
+    res.once('finish', () => {
+      into.n++;
+      into.latencies.push(Number(process.hrtime.bigint() - t0) / 1e3);
+    });
+  }
   const run = setup.labels === 'withLabels' ? () => lib.withLabels(routeLabels, handle) : handle;
   run().then(
     (body) => res.end(body),
@@ -102,21 +151,41 @@ const server = http.createServer((req, res) => {
   );
 });
 server.keepAliveTimeout = 60_000;
-server.listen(0, '127.0.0.1', () => process.send({ port: server.address().port }));
-process.on('message', (m) => {
+server.listen(0, '127.0.0.1', () => process.send({ port: server.address().port, switchable }));
+
+function summary(s) {
+  const sorted = Float64Array.from(s.latencies).sort();
+  const at = (q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
+  return { rps: (s.n * 1000) / s.ms, p99: at(0.99), n: s.n, cpu: s.cpu, ms: s.ms };
+}
+
+process.on('message', async (m) => {
   if (m === 'exit') {
+    clearInterval(timer);
+    stopMetrics?.();
     server.close(() => process.exit(0));
     server.closeAllConnections();
-  } else if (m === 'reset') {
-    latencies = [];
-    recording = true;
-    cpu0 = process.cpuUsage();
-    process.send({ ok: true });
   } else if (m === 'stats') {
+    clearInterval(timer);
+    timer = null;
+    account();
     recording = false;
-    const cpu = process.cpuUsage(cpu0);
-    const sorted = Float64Array.from(latencies).sort();
-    const at = (q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
-    process.send({ p50: at(0.5), p99: at(0.99), n: sorted.length, cpu: cpu.user + cpu.system });
+    process.send({ on: summary(stats.on), off: summary(stats.off) });
+  } else if (typeof m === 'object' && m !== null && typeof m.alternate === 'number') {
+    // off, on, on, off, off, on, …: each interval of one has one of the other just before or after it
+    stats = { on: fresh(), off: fresh() };
+    const order = ['off', 'on', 'on', 'off'];
+    let i = 0;
+    if (switchable) await setMode(order[i++]);
+    account();
+    recording = true;
+    timer = setInterval(async () => {
+      account();
+      if (switchable) await setMode(order[i++ % 4]);
+    }, m.alternate);
+    process.send({ ok: true });
+  } else if (typeof m === 'object' && m !== null && (m.mode === 'on' || m.mode === 'off')) {
+    if (switchable) await setMode(m.mode);
+    process.send({ mode });
   }
 });

@@ -1,13 +1,13 @@
 // The service benchmark (issue 9): what profiling costs a real node:http service, in req/s, p99 latency and CPU
 // time per request.
 //
-// The service (bench/service-server.mjs) runs in processes of its own; autocannon loads it from this process over
+// The service (bench/service-server.mjs) runs in a process of its own; autocannon loads it from this process over
 // loopback (50 connections). Latency is the service's own (request arrival to response end, in µs): autocannon's
-// histogram has millisecond steps, too coarse here. Each setting is measured in a paired run: a service with
-// profiling off and one with the setting, both alive, loaded in turn in 1 s slices, off-on-on-off-off-on…, so that
-// each slice of one is bracketed by slices of the other (this machine drifts 2× within minutes: runs of a few
-// seconds one after the other measured a drift as large as the costs). Repeated `reps` times with fresh processes;
-// the median ratio is reported, with the range. The "A/A" row pairs off with off: the noise of a ratio.
+// histogram has millisecond steps, too coarse here. Each setting is measured against profiling off in one process
+// loaded without a pause for 12 s, which switches between the two every 250 ms (off, on, on, off, …) and counts
+// each mode's requests, time and CPU time (withLabels, which cannot be switched off within a process, in two
+// processes loaded in turn). Repeated `reps` times with fresh processes; the median ratio is reported, with the
+// range. The "A/A" row compares off with off: the noise of a ratio.
 import { fork } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
@@ -32,13 +32,11 @@ export const SETTINGS = {
   'recommended: fraction 100 + block, budget 100/s': { setup: RECOMMENDED },
   'recommended + labels (lock option)': { setup: { ...RECOMMENDED, labels: 'option' } },
   'recommended + labels (withLabels, AsyncLocalStorage)': { setup: { ...RECOMMENDED, labels: 'withLabels' } },
-  'recommended + labels, no budget': { setup: { ...RECOMMENDED, budget: undefined, labels: 'option' } },
   'lock tracking on': { setup: { tracking: 'on' } },
   'lock tracking stacks': { setup: { tracking: 'stacks' } },
   'hold profile, fraction 100, budget 100/s': { setup: { hold: 100, budget: 100 } },
   'deadlock detection warn': { setup: { deadlock: 'warn' } },
   'lock metrics (prom-client)': { setup: { metrics: true } },
-  'recommended + lock metrics': { setup: { ...RECOMMENDED, metrics: true } },
   'async-mutex (profiling off)': { lock: 'async-mutex' },
   'await-lock (profiling off)': { lock: 'await-lock' },
 };
@@ -53,9 +51,10 @@ export const SCENARIOS = {
 async function startService(dist, scenario, setting) {
   const env = { ...process.env, SERVICE: JSON.stringify({ dist, scenario, lock: setting.lock ?? 'mutexprof', setup: setting.setup ?? {} }) };
   const child = fork(server, [], { env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  const [{ port }] = await once(child, 'message');
+  const [{ port, switchable }] = await once(child, 'message');
   return {
     url: `http://127.0.0.1:${port}/items/1`,
+    switchable,
     ask: async (m) => (child.send(m), (await once(child, 'message'))[0]),
     stop: async () => {
       child.send('exit');
@@ -64,7 +63,7 @@ async function startService(dist, scenario, setting) {
   };
 }
 
-/** Loads the service at `url` for `seconds`; returns the responses and the time they took. */
+/** Loads the service at `url` for `seconds`, as fast as it answers; returns what was done. */
 async function load(url, seconds) {
   const r = await autocannon({ url, connections: 50, duration: seconds });
   if (r.non2xx > 0 || r.errors > 0) throw new Error(`service errors: ${r.non2xx} non-2xx, ${r.errors} errors`);
@@ -72,32 +71,59 @@ async function load(url, seconds) {
 }
 
 /**
- * One paired run: a service with profiling off and one with `setting`, both alive, loaded in turn in short slices
- * (off, on, on, off, off, on, …: every slice of one has a slice of the other just before or after it, so a drift
- * of the machine moves both sides alike). Returns the setting's req/s, p99 and CPU time per request as ratios to off.
+ * Loads two services (off, then on) in turn in slices: off, on, on, off, off, on, … so that every slice of one has
+ * a slice of the other just before or after it. Returns the requests and seconds of each.
  */
-async function pairRun(dist, scenario, setting, { slices, slice, warmup }) {
-  const services = await Promise.all([startService(dist, scenario, {}), startService(dist, scenario, setting)]);
-  try {
-    for (const s of services) await load(s.url, warmup);
-    for (const s of services) await s.ask('reset');
-    const done = services.map(() => ({ requests: 0, seconds: 0 }));
-    for (let i = 0; i < slices; i++) {
-      for (const k of i % 2 === 0 ? [0, 1] : [1, 0]) {
-        const r = await load(services[k].url, slice);
-        done[k].requests += r.requests;
-        done[k].seconds += r.seconds;
-      }
+async function alternate(sides, { slices, slice }) {
+  const done = sides.map(() => ({ requests: 0, seconds: 0 }));
+  for (let i = 0; i < slices; i++) {
+    for (const k of i % 2 === 0 ? [0, 1] : [1, 0]) {
+      const r = await load(sides[k].url, slice);
+      done[k].requests += r.requests;
+      done[k].seconds += r.seconds;
     }
-    const [off, on] = await Promise.all(services.map((s) => s.ask('stats')));
+  }
+  return done;
+}
+
+/**
+ * One paired run of `setting` against profiling off, ratios of the setting's req/s, p99 and CPU time per request
+ * to off's. When the setting can be switched on and off while the process runs (everything but withLabels): one
+ * process, loaded without a pause for `seconds`, switches between the two every `every` ms (off, on, on, off, …)
+ * and counts each mode's requests, time and CPU time: both modes share the machine's same seconds, one JIT and one
+ * heap. Otherwise two processes, alive together, loaded in turn in 1 s slices (off, on, on, off, …).
+ */
+async function pairRun(dist, scenario, setting, timing) {
+  const on = await startService(dist, scenario, setting);
+  const off = on.switchable ? null : await startService(dist, scenario, {});
+  const services = off === null ? [on] : [off, on];
+  try {
+    if (off === null) {
+      for (const mode of ['off', 'on']) {
+        await on.ask({ mode });
+        await load(on.url, timing.warmup);
+      }
+      await on.ask({ alternate: timing.every });
+      await load(on.url, timing.seconds);
+      const { off: a, on: b } = await on.ask('stats');
+      return { rps: b.rps / a.rps, offRps: a.rps, p99: b.p99 / a.p99, cpu: b.cpu / b.n / (a.cpu / a.n), p99s: [a.p99, b.p99] };
+    }
+    for (const s of services) await load(s.url, timing.warmup);
+    for (const s of services) await s.ask({ alternate: timing.every }); // records, in its one mode
+    const done = await alternate([{ url: off.url }, { url: on.url }], { slices: Math.round(timing.seconds / 2), slice: 1 });
+    const [a, b] = (await Promise.all(services.map((s) => s.ask('stats')))).map((st) => st.on);
     const rps = done.map((d) => d.requests / d.seconds);
-    return { rps: rps[1] / rps[0], offRps: rps[0], p99: on.p99 / off.p99, cpu: on.cpu / on.n / (off.cpu / off.n), p99s: [off.p99, on.p99] };
+    return { rps: rps[1] / rps[0], offRps: rps[0], p99: b.p99 / a.p99, cpu: b.cpu / b.n / (a.cpu / a.n), p99s: [a.p99, b.p99] };
   } finally {
     await Promise.all(services.map((s) => s.stop()));
   }
 }
 
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 === 1 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
 
 /**
  * Runs every setting of `settings` (names of SETTINGS, or objects) in each scenario, each in `reps` paired runs
@@ -105,7 +131,7 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
  * @returns harness result blocks: per scenario, req/s, p99 and CPU time per request as ratios to profiling off.
  */
 export async function serviceBenchmarks({ dist, quick = false, scenarios = Object.keys(SCENARIOS), settings = SETTINGS, reps = quick ? 1 : 3, log = () => {} } = {}) {
-  const timing = quick ? { slices: 2, slice: 1, warmup: 1 } : { slices: 6, slice: 1, warmup: 1 };
+  const timing = quick ? { warmup: 1, seconds: 4, every: 250 } : { warmup: 1, seconds: 12, every: 250 };
   const names = Object.keys(settings);
   const results = [];
   const range = (xs) => (xs.length > 1 ? ` [${Math.min(...xs).toFixed(3)}–${Math.max(...xs).toFixed(3)}]` : '');
