@@ -161,28 +161,34 @@ function summary(s) {
 
 process.on('message', async (m) => {
   if (m === 'exit') {
-    clearInterval(timer);
+    clearTimeout(timer);
     stopMetrics?.();
     server.close(() => process.exit(0));
     server.closeAllConnections();
   } else if (m === 'stats') {
-    clearInterval(timer);
+    clearTimeout(timer);
     timer = null;
     account();
     recording = false;
     process.send({ on: summary(stats.on), off: summary(stats.off) });
   } else if (typeof m === 'object' && m !== null && typeof m.alternate === 'number') {
-    // off, on, on, off, off, on, …: each interval of one has one of the other just before or after it
+    // off, on, on, off, off, on, …: each interval of one has one of the other just before or after it. Intervals
+    // last 0.5–1.5 × `alternate` ms at random: at a fixed period, anything periodic in the process or the load
+    // generator (autocannon's 1 s ticks) falls into the same mode every time (an A/A run read 1.08 at 250 ms).
     stats = { on: fresh(), off: fresh() };
     const order = ['off', 'on', 'on', 'off'];
     let i = 0;
     if (switchable) await setMode(order[i++]);
     account();
     recording = true;
-    timer = setInterval(async () => {
-      account();
-      if (switchable) await setMode(order[i++ % 4]);
-    }, m.alternate);
+    const next = () => {
+      timer = setTimeout(async () => {
+        account();
+        if (switchable) await setMode(order[i++ % 4]);
+        next();
+      }, m.alternate * (0.5 + Math.random()));
+    };
+    next();
     process.send({ ok: true });
   } else if (typeof m === 'object' && m !== null && (m.mode === 'on' || m.mode === 'off')) {
     if (switchable) await setMode(m.mode);
