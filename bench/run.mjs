@@ -1,6 +1,6 @@
 // npm run bench [-- --quick] [-- --only=locks,profiling,bounds,serving,capture,service] [-- --markdown] [-- --baseline=<rev>]
 //   [-- --reps=N] [-- --scenarios=immediate,stat,sync] [-- --settings='<names of bench/service.mjs's SETTINGS, separated by ;>']
-// Every group but `service` runs by default; `--only=service` runs the service benchmark (about 50 minutes).
+// Every group but `service` runs by default; `--only=service` runs the service benchmark (about 40 minutes).
 // Prints a table of ns/op and ratios; every row of the README's benchmark tables comes from this command.
 // --baseline=<rev> also runs that revision's build (made by `node bench/baseline.mjs <rev>`) beside this one.
 import { existsSync } from 'node:fs';
