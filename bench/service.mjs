@@ -30,6 +30,7 @@ export const SETTINGS = {
   'block rate 100 µs (Go-style: every wait ≥ 100 µs)': { setup: { blockRate: 100_000 } },
   'block 10 ms × 1/10, budget 100/s (recommended)': { setup: BLOCK },
   'recommended: fraction 100 + block, budget 100/s': { setup: RECOMMENDED },
+  'labels (lock option) alone, profiling off': { setup: { labels: 'option' } },
   'recommended + labels (lock option)': { setup: { ...RECOMMENDED, labels: 'option' } },
   'recommended + labels (withLabels, AsyncLocalStorage)': { setup: { ...RECOMMENDED, labels: 'withLabels' } },
   'lock tracking on': { setup: { tracking: 'on' } },
