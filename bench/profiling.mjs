@@ -17,6 +17,7 @@ function allOff() {
   setMutexProfileFraction(0);
   setBlockProfileRate(0);
   lib.setBlockProfileFraction(1);
+  configureProfiler({ maxSampledPerSecond: Infinity });
   lib.setLockTracking('off');
   lib.setDeadlockDetection('off');
   lib.setHoldProfileFraction(0);
@@ -48,6 +49,39 @@ function uncontended(setup) {
     }
     allOff();
   };
+}
+
+/**
+ * The service benchmark's request in miniature: a withRLock of a config, then a withLock of a contended mutex
+ * (16 workers) around an await. With `labels`, both calls pass the `labels` lock option; `setup` sets profiling.
+ */
+function request(setup, labels) {
+  const options = labels ? { labels: { route: '/items/:id' } } : undefined;
+  return async (n) => {
+    setup();
+    const config = new lib.RWMutex({ name: 'config' });
+    const mu = new Mutex({ name: 'inventory' });
+    let left = n;
+    const read = () => 1;
+    const critical = async () => {
+      await null;
+    };
+    const worker = async () => {
+      while (left-- > 0) {
+        await config.withRLock(read, options);
+        await mu.withLock(critical, options);
+      }
+    };
+    await Promise.all(Array.from({ length: WORKERS }, worker));
+    allOff();
+  };
+}
+
+function recommended() {
+  setMutexProfileFraction(100);
+  setBlockProfileRate(10_000_000);
+  lib.setBlockProfileFraction(10);
+  configureProfiler({ maxSampledPerSecond: 100 });
 }
 
 /** What each diagnostics setting costs a lock+unlock (issue 10: tracking off and hold 0 cost nothing). */
@@ -147,6 +181,18 @@ export async function profilingBenchmarks({ quick = false, lib } = {}) {
         }),
       },
       { ops: 100_000 * k, baseline: 'fraction 0 (off)' },
+    ),
+  );
+  results.push(
+    await compare(
+      'a request (withRLock, then a contended withLock): the labels lock option',
+      {
+        'profiling off': request(() => {}, false),
+        'profiling off, labels option': request(() => {}, true),
+        'recommended settings': request(recommended, false),
+        'recommended settings, labels option': request(recommended, true),
+      },
+      { ops: 100_000 * k, baseline: 'profiling off' },
     ),
   );
   results.push(

@@ -39,8 +39,14 @@ if (run('locks')) {
   results.push(...(await dropInBenchmarks({ quick, dropIn })));
 }
 if (run('profiling')) {
-  const { profilingBenchmarks } = await import('./profiling.mjs');
+  const { profilingBenchmarks, sampledEventCost, use } = await import('./profiling.mjs');
   results.push(...(await profilingBenchmarks({ quick, lib })));
+  if (baseline) {
+    use(baseline.lib); // the same rows with the older build's capture and resolution
+    const before = await sampledEventCost(quick ? 5 : 15, [10, 30, 60], [null]);
+    results.push({ ...before, title: `${before.title} @${rev}` });
+    use(lib);
+  }
 }
 if (run('bounds')) {
   const { boundsBenchmarks } = await import('./bounds.mjs');
@@ -60,8 +66,9 @@ if (run('capture')) {
   const { captureBenchmarks } = await import('./capture.mjs');
   results.push(...(await captureBenchmarks({ dist, quick })));
 }
+let laidOut = '';
 if (run('service')) {
-  const { serviceBenchmarks, SETTINGS } = await import('./service.mjs');
+  const { serviceBenchmarks, serviceTable, SETTINGS } = await import('./service.mjs');
   const settings = settingsArg === undefined ? SETTINGS : Object.fromEntries(settingsArg.split(';').map((n) => [n, SETTINGS[n] ?? fail(`no service setting "${n}": ${Object.keys(SETTINGS).join(', ')}`)]));
   results.push(
     ...(await serviceBenchmarks({
@@ -73,8 +80,10 @@ if (run('service')) {
       log: (line) => console.error(line),
     })),
   );
+  laidOut = serviceTable(results.filter((b) => b.title.startsWith('service,')));
 }
 console.log(md ? markdown(results) : table(results));
+if (laidOut) console.log(`\nThe service rows, one line per setting (median ratio to off, range over the runs):\n\n${laidOut}`);
 
 function fail(message) {
   console.error(message);

@@ -8,8 +8,8 @@
 // profiling off with mutexprof's locks. { alternate: ms } makes the process switch between them every `ms` while
 // the benchmark loads it without a pause, and count, per mode, the requests answered, the time spent, the CPU time
 // used and each request's latency (arrival to response end): both modes share one process, one JIT, one heap and
-// the same seconds of the machine (two processes of one build differ by up to ±15 % in req/s here, and the machine
-// drifts within seconds). 'stats' stops it and answers the counts. A setting that cannot be undone within the
+// the same seconds of the machine (two processes of one build differed by 16 % in req/s in an A/A run here, and
+// the machine drifts within seconds). 'stats' stops it and answers the counts. A setting that cannot be undone within the
 // process (withLabels: its AsyncLocalStorage stays on) answers switchable: false and stays 'on'; the benchmark then
 // compares two processes.
 import http from 'node:http';

@@ -4,7 +4,7 @@
 // The service (bench/service-server.mjs) runs in a process of its own; autocannon loads it from this process over
 // loopback (50 connections). Latency is the service's own (request arrival to response end, in µs): autocannon's
 // histogram has millisecond steps, too coarse here. Each setting is measured against profiling off in one process
-// loaded without a pause for 12 s, which switches between the two every 250 ms (off, on, on, off, …) and counts
+// loaded without a pause for 12 s, which switches between the two every ~250 ms (off, on, on, off, …) and counts
 // each mode's requests, time and CPU time (withLabels, which cannot be switched off within a process, in two
 // processes loaded in turn). Repeated `reps` times with fresh processes; the median ratio is reported, with the
 // range. The "A/A" row compares off with off: the noise of a ratio.
@@ -90,7 +90,7 @@ async function alternate(sides, { slices, slice }) {
 /**
  * One paired run of `setting` against profiling off, ratios of the setting's req/s, p99 and CPU time per request
  * to off's. When the setting can be switched on and off while the process runs (everything but withLabels): one
- * process, loaded without a pause for `seconds`, switches between the two every `every` ms (off, on, on, off, …)
+ * process, loaded without a pause for `seconds`, switches between the two every 0.5–1.5 × `every` ms (off, on, …)
  * and counts each mode's requests, time and CPU time: both modes share the machine's same seconds, one JIT and one
  * heap. Otherwise two processes, alive together, loaded in turn in 1 s slices (off, on, on, off, …).
  */
@@ -107,17 +107,22 @@ async function pairRun(dist, scenario, setting, timing) {
       await on.ask({ alternate: timing.every });
       await load(on.url, timing.seconds);
       const { off: a, on: b } = await on.ask('stats');
-      return { rps: b.rps / a.rps, offRps: a.rps, p99: b.p99 / a.p99, cpu: b.cpu / b.n / (a.cpu / a.n), p99s: [a.p99, b.p99] };
+      return ratiosOf(a, b, a.rps, b.rps);
     }
     for (const s of services) await load(s.url, timing.warmup);
     for (const s of services) await s.ask({ alternate: timing.every }); // records, in its one mode
     const done = await alternate([{ url: off.url }, { url: on.url }], { slices: Math.round(timing.seconds / 2), slice: 1 });
     const [a, b] = (await Promise.all(services.map((s) => s.ask('stats')))).map((st) => st.on);
-    const rps = done.map((d) => d.requests / d.seconds);
-    return { rps: rps[1] / rps[0], offRps: rps[0], p99: b.p99 / a.p99, cpu: b.cpu / b.n / (a.cpu / a.n), p99s: [a.p99, b.p99] };
+    const [offRps, onRps] = done.map((d) => d.requests / d.seconds);
+    return ratiosOf(a, b, offRps, onRps);
   } finally {
     await Promise.all(services.map((s) => s.stop()));
   }
+}
+
+/** The setting's figures as ratios to off's, from each side's stats and req/s. */
+function ratiosOf(off, on, offRps, onRps) {
+  return { rps: onRps / offRps, offRps, p99: on.p99 / off.p99, cpu: on.cpu / on.n / (off.cpu / off.n), p99s: [off.p99, on.p99] };
 }
 
 const median = (xs) => {
@@ -151,9 +156,33 @@ export async function serviceBenchmarks({ dist, quick = false, scenarios = Objec
       title: `service, ${SCENARIOS[scenario]}: ${what} as a ratio to profiling off (median of ${reps}, range)`,
       baseline: key === 'rps' ? `profiling off, ~${Math.round(median(offs)).toLocaleString('en')} req/s` : 'profiling off',
       unit: 'ratio',
-      rows: names.map((n) => ({ impl: `${n}${range(ratios[n][key])}`, ns: median(ratios[n][key]), ratio: median(ratios[n][key]) })),
+      rows: names.map((n) => ({ impl: `${n}${range(ratios[n][key])}`, ns: median(ratios[n][key]), ratio: median(ratios[n][key]), setting: n, scenario, metric: key, runs: ratios[n][key] })),
     });
     results.push(block('req/s', 'rps'), block('p99 latency', 'p99'), block('CPU time per request', 'cpu'));
   }
   return results;
+}
+
+/**
+ * The blocks of serviceBenchmarks() laid out as the README's table: one line per setting, per scenario the median
+ * ratio (range over the runs) of req/s, p99 and CPU time per request.
+ */
+export function serviceTable(blocks) {
+  const cells = new Map(); // setting → scenario.metric → text
+  const scenarios = [];
+  for (const b of blocks) {
+    for (const r of b.rows) {
+      if (!scenarios.includes(r.scenario)) scenarios.push(r.scenario);
+      const lo = Math.min(...r.runs).toFixed(2);
+      const hi = Math.max(...r.runs).toFixed(2);
+      if (!cells.has(r.setting)) cells.set(r.setting, new Map());
+      cells.get(r.setting).set(`${r.scenario}.${r.metric}`, `${r.ratio.toFixed(2)} (${lo}–${hi})`);
+    }
+  }
+  const short = { immediate: '`setImmediate`', stat: '`fs.stat`', sync: '5 % contended' };
+  const cols = scenarios.flatMap((sc) => ['rps', 'p99', 'cpu'].map((m) => `${sc}.${m}`));
+  const head = scenarios.flatMap((sc) => [`${short[sc]}: req/s`, 'p99', 'CPU/req']);
+  const lines = [`| setting | ${head.join(' | ')} |`, `|---|${cols.map(() => '---:').join('|')}|`];
+  for (const [name, row] of cells) lines.push(`| ${name} | ${cols.map((c) => row.get(c) ?? '').join(' | ')} |`);
+  return lines.join('\n') + '\n';
 }

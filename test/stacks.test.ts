@@ -113,7 +113,7 @@ describe('frames a user did not write are dropped', () => {
   });
 
   const usingApp = `
-      import { Mutex, type Guard, setMutexProfileFraction, lookup } from 'mutexprof';
+      import { Mutex, setMutexProfileFraction, lookup } from 'mutexprof';
       setMutexProfileFraction(1);
       const mu = new Mutex({ name: 'using-tsc' });
       async function holdWithUsing(): Promise<void> {

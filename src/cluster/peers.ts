@@ -26,6 +26,7 @@ import { shared } from '../shared.js';
 import { collectText, deltaOver, profiles, sourceOf, type ProfileSnapshot } from '../pprof/registry.js';
 import { mergeParts, originName, toWire, type WirePart } from './wire.js';
 import { Slicer } from '../profile/slice.js';
+import { settleAll } from '../profile/recorder.js';
 
 const CMD = 'NODE_MUTEXPROF';
 const THREADS = 'mutexprof:threads';
@@ -54,7 +55,10 @@ function origin(): Array<[string, string]> {
 
 /** The answer of this process or thread alone. */
 async function answerHere(op: PeerOp, signal: AbortSignal): Promise<Answer> {
-  if (op.op === 'counts') return { counts: Object.fromEntries(profiles().map((p) => [p.name, p.count()])) };
+  if (op.op === 'counts') {
+    await settleAll();
+    return { counts: Object.fromEntries(profiles().map((p) => [p.name, p.count()])) };
+  }
   const source = sourceOf(op.name);
   if (source === undefined) return { error: `no profile ${op.name}` };
   if (op.op === 'text') {

@@ -19,6 +19,7 @@ import { serveUi } from './ui.js';
 import { escapeLine } from '../pprof/text.js';
 import { frameAt } from '../profile/stack.js';
 import { Slicer } from '../profile/slice.js';
+import { settleAll } from '../profile/recorder.js';
 
 /** Options of pprofHandler, pprofRouter and startPprofServer. */
 export interface PprofOptions {
@@ -210,6 +211,7 @@ export async function serve(req: IncomingMessage, res: ServerResponse, rel: stri
     return serveError(res, 405, 'Method Not Allowed');
   }
   if (name === '') {
+    await settleAll(); // the counts: pending events resolved a slice at a time, not in one block
     if (opts.cluster === null) return send(req, res, 'text/html; charset=utf-8', indexPage(base, null, null));
     const r = requestSignal(res, opts.closing);
     let g: Awaited<ReturnType<typeof gather>>;

@@ -300,7 +300,7 @@ export class Recorder {
   }
 
   /** Distinct samples resolved so far. */
-  /** Samples, once what is pending is resolved (at most a batch: see DRAIN_NOW). */
+  /** Samples, once what is pending is resolved (synchronously: readers that may meet a burst await settleAll() first). */
   count(): number {
     this.drain();
     return this.entries.length;
@@ -442,6 +442,14 @@ export async function settle(r: Recorder, m: Mark): Promise<void> {
     r.drain(performance.now() + DRAIN_SLICE_MS);
     if (!r.settled(m)) await nextTurn();
   }
+}
+
+/**
+ * @internal Resolves everything pending, a slice at a time, yielding between slices: what a reader of counts awaits
+ * first, so that count() (which resolves what is still pending, synchronously) finds nothing left to do.
+ */
+export async function settleAll(): Promise<void> {
+  for (const r of Object.values(recorders)) while (!r.drain(performance.now() + DRAIN_SLICE_MS)) await nextTurn();
 }
 
 /** @internal Resolves everything pending now, synchronously. */
