@@ -1,8 +1,10 @@
 // npm run bench [-- --quick] [-- --only=locks,profiling,bounds,serving,capture,service] [-- --markdown] [-- --baseline=<rev>]
 //   [-- --reps=N] [-- --scenarios=immediate,stat,sync] [-- --settings='<names of bench/service.mjs's SETTINGS, separated by ;>']
+//   [-- --node=<major>]
 // Every group but `service` runs by default; `--only=service` runs the service benchmark (about 40 minutes).
 // Prints a table of ns/op and ratios; every row of the README's benchmark tables comes from this command.
 // --baseline=<rev> also runs that revision's build (made by `node bench/baseline.mjs <rev>`) beside this one.
+// --node=<major> runs the service benchmark's services on that Node release (fetched by bench/node.mjs).
 import { existsSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { table, markdown } from './harness.mjs';
@@ -16,6 +18,7 @@ const run = (group) => (only ? only.split(',').includes(group) : group !== 'serv
 const reps = args.find((a) => a.startsWith('--reps='))?.slice(7);
 const scenarios = args.find((a) => a.startsWith('--scenarios='))?.slice(12);
 const settingsArg = args.find((a) => a.startsWith('--settings='))?.slice(11);
+const nodeArg = args.find((a) => a.startsWith('--node='))?.slice(7);
 
 const dist = fileURLToPath(new URL('../dist', import.meta.url));
 const lib = await import(pathToFileURL(dist + '/index.js').href);
@@ -77,10 +80,11 @@ if (run('service')) {
       reps: reps ? Number(reps) : undefined,
       scenarios: scenarios?.split(','),
       settings,
+      node: nodeArg === undefined ? undefined : (await import('./node.mjs')).nodeBinary(nodeArg),
       log: (line) => console.error(line),
     })),
   );
-  laidOut = serviceTable(results.filter((b) => b.title.startsWith('service,')));
+  laidOut = serviceTable(results.filter((b) => b.title.startsWith('service')));
 }
 console.log(md ? markdown(results) : table(results));
 if (laidOut) console.log(`\nThe service rows, one line per setting (median ratio to off, range over the runs):\n\n${laidOut}`);

@@ -8,7 +8,7 @@
 // each mode's requests, time and CPU time (withLabels, which cannot be switched off within a process, in two
 // processes loaded in turn). Repeated `reps` times with fresh processes; the median ratio is reported, with the
 // range. The "A/A" row compares off with off: the noise of a ratio.
-import { fork } from 'node:child_process';
+import { execFileSync, fork } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
@@ -49,9 +49,9 @@ export const SCENARIOS = {
 };
 
 /** A service process with `setting`, listening; `ask` sends a message and resolves to its answer. */
-async function startService(dist, scenario, setting) {
+async function startService(dist, scenario, setting, node) {
   const env = { ...process.env, SERVICE: JSON.stringify({ dist, scenario, lock: setting.lock ?? 'mutexprof', setup: setting.setup ?? {} }) };
-  const child = fork(server, [], { env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = fork(server, [], { env, execPath: node, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const [{ port, switchable }] = await once(child, 'message');
   return {
     url: `http://127.0.0.1:${port}/items/1`,
@@ -94,9 +94,9 @@ async function alternate(sides, { slices, slice }) {
  * and counts each mode's requests, time and CPU time: both modes share the machine's same seconds, one JIT and one
  * heap. Otherwise two processes, alive together, loaded in turn in 1 s slices (off, on, on, off, …).
  */
-async function pairRun(dist, scenario, setting, timing) {
-  const on = await startService(dist, scenario, setting);
-  const off = on.switchable ? null : await startService(dist, scenario, {});
+async function pairRun(dist, scenario, setting, timing, node) {
+  const on = await startService(dist, scenario, setting, node);
+  const off = on.switchable ? null : await startService(dist, scenario, {}, node);
   const services = off === null ? [on] : [off, on];
   try {
     if (off === null) {
@@ -136,7 +136,8 @@ const median = (xs) => {
  * against profiling off (fresh processes each time: a process's own JIT and heap layout move req/s by a few %).
  * @returns harness result blocks: per scenario, req/s, p99 and CPU time per request as ratios to profiling off.
  */
-export async function serviceBenchmarks({ dist, quick = false, scenarios = Object.keys(SCENARIOS), settings = SETTINGS, reps = quick ? 1 : 3, log = () => {} } = {}) {
+export async function serviceBenchmarks({ dist, quick = false, scenarios = Object.keys(SCENARIOS), settings = SETTINGS, reps = quick ? 1 : 3, node = process.execPath, log = () => {} } = {}) {
+  const version = execFileSync(node, ['--version'], { encoding: 'utf8' }).trim();
   const timing = quick ? { warmup: 1, seconds: 4, every: 250 } : { warmup: 1, seconds: 12, every: 250 };
   const names = Object.keys(settings);
   const results = [];
@@ -146,14 +147,14 @@ export async function serviceBenchmarks({ dist, quick = false, scenarios = Objec
     const offs = [];
     for (let rep = 0; rep < reps; rep++) {
       for (const name of names) {
-        const r = await pairRun(dist, scenario, settings[name], timing);
+        const r = await pairRun(dist, scenario, settings[name], timing, node);
         offs.push(r.offRps);
         for (const k of ['rps', 'p99', 'cpu']) ratios[name][k].push(r[k]);
         log(`${scenario} rep ${rep + 1}: ${name}: ${r.rps.toFixed(3)} req/s, cpu/req ${r.cpu.toFixed(3)}, p99 ${r.p99s[1].toFixed(0)} µs vs ${r.p99s[0].toFixed(0)} µs (off ${Math.round(r.offRps)} req/s)`);
       }
     }
     const block = (what, key) => ({
-      title: `service, ${SCENARIOS[scenario]}: ${what} as a ratio to profiling off (median of ${reps}, range)`,
+      title: `service${node === process.execPath ? '' : ` on Node ${version}`}, ${SCENARIOS[scenario]}: ${what} as a ratio to profiling off (median of ${reps}, range)`,
       baseline: key === 'rps' ? `profiling off, ~${Math.round(median(offs)).toLocaleString('en')} req/s` : 'profiling off',
       unit: 'ratio',
       rows: names.map((n) => ({ impl: `${n}${range(ratios[n][key])}`, ns: median(ratios[n][key]), ratio: median(ratios[n][key]), setting: n, scenario, metric: key, runs: ratios[n][key] })),

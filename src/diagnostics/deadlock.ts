@@ -26,7 +26,7 @@ import { AsyncLocalStorage, executionAsyncId } from 'node:async_hooks';
 import { channel } from 'node:diagnostics_channel';
 import { shared } from '../shared.js';
 import { capture, resolve, type Captured, type Frame } from '../profile/stack.js';
-import { diag, reactivate, lockId, type Acquisition, type LockMode, type Task, type TrackedLock } from './acquisitions.js';
+import { diag, reactivate, lockId, type Acquisition, type LockMode, type Task, type TrackedLock, type SharedHolders } from './acquisitions.js';
 
 /** One lock of a deadlock: who holds it, as far as known. */
 export interface DeadlockLink {
@@ -153,7 +153,7 @@ function blockers(lock: TrackedLock & Holders, mode: LockMode, upTo: Acquisition
 /** @internal The holders' side of a lock: the exclusive holder's acquisition, and the shared holders' tracked ones. */
 export interface Holders {
   _acq: Acquisition | null;
-  _sharedAcqs: Set<Acquisition> | null;
+  _sharedAcqs: SharedHolders | null;
 }
 
 function linkOf(a: Acquisition): DeadlockLink {

@@ -3,7 +3,7 @@
 
 import { sampling, checkRate, setFraction } from '../profile/sampling.js';
 import { resolve, type Frame } from '../profile/stack.js';
-import { diag, reactivate, lockId, refreshCoarse, pruneContended, OFF, ON, STACKS, type Acquisition, type LockMode, type TrackedLock } from './acquisitions.js';
+import { diag, reactivate, lockId, refreshCoarse, pruneLive, OFF, ON, STACKS, type Acquisition, type LockMode, type TrackedLock, type SharedHolders } from './acquisitions.js';
 
 /** One holder or waiter of a lock, now. */
 export interface LockState {
@@ -31,7 +31,7 @@ export interface LockState {
 /** @internal What queryLocks and the watchdog need of a lock beyond its queue. */
 export interface Inspectable extends TrackedLock {
   _acq: Acquisition | null;
-  _sharedAcqs: Set<Acquisition> | null;
+  _sharedAcqs: SharedHolders | null;
   /** holders without a record (acquired while tracking was off): exclusive (0 or 1) and shared counts */
   _untracked(): { exclusive: number; shared: number };
 }
@@ -116,11 +116,10 @@ export function waitersOf(lock: Inspectable, nowNs: number): LockState[] {
 
 /** @internal Every lock that is held (tracked) or waited for now. */
 export function liveLocks(): Inspectable[] {
-  pruneContended();
-  const locks = new Set<Inspectable>();
-  for (let l = diag.contended; l !== null; l = l._cnext) locks.add(l as Inspectable);
-  for (let a = diag.held; a !== null; a = a.next) locks.add(a.lock as Inspectable);
-  return [...locks];
+  pruneLive();
+  const locks: Inspectable[] = [];
+  for (let l = diag.live; l !== null; l = l._lnext) locks.push(l as Inspectable);
+  return locks;
 }
 
 const oldestFirst = (x: LockState, y: LockState): number => (y.ageMs ?? -1) - (x.ageMs ?? -1);

@@ -26,7 +26,7 @@ import { mutexEvent, blockWait, holdEvent } from '../profile/recorder.js';
 import { recordWait, recordHold } from '../profile/lockstats.js';
 import { eventLabels, type LabelSet } from '../profile/labels.js';
 import { capture } from '../profile/stack.js';
-import { diag, joinContended, holdStarted, holdEnded, drawHoldSample, type Acquisition, type LockMode, type Task } from '../diagnostics/acquisitions.js';
+import { diag, joinContended, holdStarted, drawHoldSample, SharedHolders, type Acquisition, type LockMode, type Task } from '../diagnostics/acquisitions.js';
 import { checkWait, noteOrder, taskOfCaller } from '../diagnostics/deadlock.js';
 import { checkOptions, optionLabels, type Guard, type LockOptions } from './options.js';
 import { WaitQueue, type AbortLink, type GuardState, type Method, type Waiter, type WaitTimes } from './waitqueue.js';
@@ -45,7 +45,10 @@ export abstract class ProfiledLock extends WaitQueue {
   /** @internal the current interval's sampling weight (the fraction it was drawn at), 0 = not sampled */ _weight = 0;
   /** @internal queued waiters the block profile follows (they need the time their wait ends) */ _stamped = 0;
   /** @internal the exclusive holder's acquisition when it has one (diagnostics, or a labels option) */ _acq: Acquisition | null = null;
-  /** @internal the shared holders' tracked acquisitions (RWMutex readers), oldest first */ _sharedAcqs: Set<Acquisition> | null = null;
+  /** @internal the shared holders' tracked acquisitions (RWMutex readers), oldest first */ _sharedAcqs: SharedHolders | null = null;
+  /** @internal the last labels-only records of each side, shared by acquisitions with the same labels (_labelsOnly) */
+  _exLabels: Acquisition | null = null;
+  /** @internal */ _shLabels: Acquisition | null = null;
   /** @internal whether samples carry a `mode` label (read/write): RWMutex */ readonly _sides: boolean = false;
 
   /** @internal take the lock now if the rules allow it (nobody queued, compatible holders), else null */
@@ -115,14 +118,23 @@ export abstract class ProfiledLock extends WaitQueue {
       stack: diag.stacks || holdWeight !== 0 ? capture(skip, 1) : null, // 1: withLock's frame, when it called lock()
       task,
       holdWeight,
-      next: null,
-      prev: null,
+      snext: null,
+      sprev: null,
     };
   }
 
-  /** @internal The record of an acquisition that only carries its labels option. */
+  /**
+   * @internal The record of an acquisition that only carries its labels option. Such a record is never written
+   * after it is made (untracked: no times, no lists, no task), so acquisitions of one side with the same labels
+   * share one: a labels option costs no allocation per call (bench: profiling, "a request … the labels lock option").
+   */
   _labelsOnly(write: boolean, labels: LabelSet): Acquisition {
-    return { lock: this, mode: this._modeOf(write), tracked: false, own: labels, state: 'waiting', since: 0, labels: null, stack: null, task: null, holdWeight: 0, next: null, prev: null };
+    const last = write ? this._exLabels : this._shLabels;
+    if (last !== null && last.own === labels) return last;
+    const a: Acquisition = { lock: this, mode: this._modeOf(write), tracked: false, own: labels, state: 'waiting', since: 0, labels: null, stack: null, task: null, holdWeight: 0, snext: null, sprev: null };
+    if (write) this._exLabels = a;
+    else this._shLabels = a;
+    return a;
   }
 
   /** @internal The lock's side for a lock() (write) or rLock() call. */
@@ -135,7 +147,7 @@ export abstract class ProfiledLock extends WaitQueue {
     if (a.mode === 'exclusive') this._acq = a;
     if (!a.tracked) return;
     holdStarted(a);
-    if (a.mode === 'shared') (this._sharedAcqs ??= new Set()).add(a);
+    if (a.mode === 'shared') (this._sharedAcqs ??= new SharedHolders()).add(a);
     const t = a.task;
     if (t !== null) {
       if (t.waiting === a) t.waiting = null;
@@ -152,13 +164,12 @@ export abstract class ProfiledLock extends WaitQueue {
     this._granted(this._record(write, null, skip, t, holdWeight, weight));
   }
 
-  /** @internal `a` is released: out of the held list and its task; the hold profile records it if it follows it. */
+  /** @internal `a` is released: out of its lock's holders and its task; the hold profile records it if it follows it. */
   _releasedAcq(a: Acquisition): void {
     if (a.mode === 'exclusive') {
       if (this._acq === a) this._acq = null;
     } else this._sharedAcqs?.delete(a);
     if (!a.tracked) return;
-    holdEnded(a);
     a.task?.held.delete(a);
     if (a.holdWeight !== 0 || sampling.metrics) {
       const held = sampling.now() - a.since;
@@ -174,9 +185,9 @@ export abstract class ProfiledLock extends WaitQueue {
     // the resolving function through a variable, and an executor closing over `signal` too.)
     const p = signal === undefined ? new Promise<Guard>((resolve) => this._enqueue(resolve)) : this._enqueueAbortable(signal);
     const w = this._tail!; // the executor ran synchronously and queued it last
-    // the lock's first waiter: into the list of locks with waiters. Here, not in _enqueue: there the call kept V8
+    // the lock's first waiter: into the live list. Here, not in _enqueue: there the call kept V8
     // from inlining _enqueue into the executor, and the contended hand-off ran 10 % slower (bench: locks).
-    if (w.prev === null && !this._inContended) {
+    if (w.prev === null && !this._live) {
       joinContended(this);
       w._since = diag.coarseMs;
     }
@@ -193,7 +204,7 @@ export abstract class ProfiledLock extends WaitQueue {
    * as this lock's own.
    */
   _counted<T>(p: Promise<T>, w: Waiter, leaf: string): Promise<T> {
-    if (w.prev === null && !this._inContended) {
+    if (w.prev === null && !this._live) {
       joinContended(this);
       w._since = diag.coarseMs;
     }

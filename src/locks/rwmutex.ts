@@ -106,7 +106,7 @@ export class RWMutex extends ProfiledLock {
       );
     }
     // a reader released without its guard: the oldest tracked reader's record ends (readers share one count)
-    this._readUnlocked(this._sharedAcqs?.values().next().value ?? null, false, rUnlockMethod);
+    this._readUnlocked(this._sharedAcqs?.head ?? null, false, rUnlockMethod);
   }
 
   /** Runs `fn` holding the write lock; released on every exit path. */

@@ -145,9 +145,9 @@ export abstract class WaitQueue {
   /** @internal */ _tail: Waiter | null = null;
   /** @internal */ _size = 0;
   /** @internal the lock's id in diagnostics, 0 until needed */ _id = 0;
-  /** @internal links in the list of locks with waiters (src/diagnostics/acquisitions.ts) */ _cnext: TrackedLock | null = null;
-  /** @internal */ _cprev: TrackedLock | null = null;
-  /** @internal */ _inContended = false;
+  /** @internal links in the live list: locks waited for or held now (src/diagnostics/acquisitions.ts) */ _lnext: TrackedLock | null = null;
+  /** @internal */ _lprev: TrackedLock | null = null;
+  /** @internal */ _live = false;
 
   constructor(name: string) {
     this.name = name;
@@ -198,7 +198,7 @@ export abstract class WaitQueue {
     if (w.next === null) this._tail = w.prev;
     else w.next.prev = w.prev;
     w.next = w.prev = null;
-    this._size--; // the list of locks with waiters drops this one later, if it stays empty (acquisitions.ts)
+    this._size--; // the live list drops this lock later, if it stays empty (acquisitions.ts)
   }
 
   /** @internal w leaves its signal's list (it was granted) */

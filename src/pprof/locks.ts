@@ -91,8 +91,11 @@ export function registerLocksProfile(): void {
     text: dump,
     count: () => {
       let n = 0;
-      for (let l = diag.contended; l !== null; l = l._cnext) if (l._head !== null) n++;
-      for (let a = diag.held; a !== null; a = a.next) n++;
+      for (let l = diag.live; l !== null; l = l._lnext) {
+        if (l._head !== null) n++;
+        if (l._acq !== null && l._acq.tracked) n++;
+        if (l._sharedAcqs !== null) n += l._sharedAcqs.size;
+      }
       return n;
     },
     version: () => ++reads, // live: never the same as the last build (concurrent readers still share one)

@@ -41,9 +41,20 @@ export function labelSet(pairs: Array<readonly [string, string]>): LabelSet {
 // Lock calls pass one constant object (`{ labels: ROUTE }`) on every call: it is read once, the first time it is
 // used, and its labels are reused from then on (a labels object is a constant; pass a new one to change them).
 const fromObject = new WeakMap<object, LabelSet>();
+// and the last one looked up, before the WeakMap: a service passes one or a few, and a WeakMap lookup is a hash
+let lastObject: unknown = null;
+let lastSet: LabelSet | null = null;
 
 /** @internal The label set of a `labels` option, checked when first seen (`method` names the call in errors). */
 export function labelSetOf(labels: unknown, method: string): LabelSet {
+  if (labels === lastObject && lastSet !== null) return lastSet;
+  const set = labelSetOfNew(labels, method);
+  lastObject = labels;
+  lastSet = set;
+  return set;
+}
+
+function labelSetOfNew(labels: unknown, method: string): LabelSet {
   if (labels === null || typeof labels !== 'object' || Array.isArray(labels)) {
     throw new TypeError(`mutexprof: ${method}({ labels }): labels must be an object of strings, got ${labels === null ? 'null' : Array.isArray(labels) ? 'an array' : typeof labels}`);
   }
