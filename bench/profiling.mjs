@@ -159,7 +159,26 @@ export function use(build) {
   ({ Mutex, setMutexProfileFraction, setBlockProfileRate, lookup, configureProfiler } = lib);
 }
 
-export async function profilingBenchmarks({ quick = false, lib } = {}) {
+/** `row`, run with another build's functions (`baseline`: { rev, lib }), for a side-by-side row. */
+function beside(row, baseline) {
+  return async (n) => {
+    const mine = lib;
+    use(baseline.lib);
+    try {
+      await row(n);
+    } finally {
+      use(mine);
+    }
+  };
+}
+
+/** `rows`, plus (with a baseline) the same rows of the baseline build, named `… @rev`. */
+function withBaseline(rows, baseline) {
+  if (!baseline) return rows;
+  return { ...rows, ...Object.fromEntries(Object.entries(rows).map(([name, row]) => [`${name} @${baseline.rev}`, beside(row, baseline)])) };
+}
+
+export async function profilingBenchmarks({ quick = false, lib, baseline = null } = {}) {
   use(lib);
   ({ Registry } = await import('prom-client'));
   const k = quick ? 0.1 : 1;
@@ -186,26 +205,30 @@ export async function profilingBenchmarks({ quick = false, lib } = {}) {
   results.push(
     await compare(
       'a request (withRLock, then a contended withLock): the labels lock option',
-      {
-        'profiling off': request(() => {}, false),
-        'profiling off, labels option': request(() => {}, true),
-        'recommended settings': request(recommended, false),
-        'recommended settings, labels option': request(recommended, true),
-      },
+      withBaseline(
+        {
+          'profiling off': request(() => {}, false),
+          'profiling off, labels option': request(() => {}, true),
+          'recommended settings': request(recommended, false),
+          'recommended settings, labels option': request(recommended, true),
+          "lock tracking 'on'": request(() => lib.setLockTracking('on'), false),
+        },
+        baseline,
+      ),
       { ops: 100_000 * k, baseline: 'profiling off' },
     ),
   );
   results.push(
     await compare(
       'uncontended lock+unlock by diagnostics setting',
-      Object.fromEntries(Object.entries(DIAGNOSTICS).map(([name, setup]) => [name, uncontended(setup)])),
+      withBaseline(Object.fromEntries(Object.entries(DIAGNOSTICS).map(([name, setup]) => [name, uncontended(setup)])), baseline),
       { ops: 200_000 * k, baseline: 'all off' },
     ),
   );
   results.push(
     await compare(
       `contended hand-off (${WORKERS} waiters) by diagnostics setting`,
-      Object.fromEntries(Object.entries(DIAGNOSTICS).map(([name, setup]) => [name, handOff(setup)])),
+      withBaseline(Object.fromEntries(Object.entries(DIAGNOSTICS).map(([name, setup]) => [name, handOff(setup)])), baseline),
       { ops: 100_000 * k, baseline: 'all off' },
     ),
   );

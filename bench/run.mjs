@@ -43,7 +43,7 @@ if (run('locks')) {
 }
 if (run('profiling')) {
   const { profilingBenchmarks, sampledEventCost, use } = await import('./profiling.mjs');
-  results.push(...(await profilingBenchmarks({ quick, lib })));
+  results.push(...(await profilingBenchmarks({ quick, lib, baseline })));
   if (baseline) {
     use(baseline.lib); // the same rows with the older build's capture and resolution
     const before = await sampledEventCost(quick ? 5 : 15, [10, 30, 60], [null]);

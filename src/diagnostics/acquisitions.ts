@@ -46,7 +46,8 @@ export interface TrackedLock {
 /** @internal A task, for deadlock detection (src/diagnostics/deadlock.ts): an async context's acquisitions. */
 export interface Task {
   readonly id: number;
-  readonly held: Set<Acquisition>;
+  /** what it holds: a lock or two (an array: a Set's hashing cost more than the scan of so few) */
+  readonly held: Acquisition[];
   /** the acquisition it is waiting for, if any */
   waiting: Acquisition | null;
   /** the execution (async_hooks id) that entered it into its context, or -1 for a task scoped by run() */

@@ -93,7 +93,7 @@ export function setDeadlockDetection(mode: 'off' | 'warn' | 'throw'): 'off' | 'w
 
 /** `origin`: the execution that entered it with enterWith, or SCOPED for a task run() scopes. */
 function newTask(origin: number): Task {
-  return { id: order.nextTask++, held: new Set(), waiting: null, origin };
+  return { id: order.nextTask++, held: [], waiting: null, origin };
 }
 
 const SCOPED = -1;
@@ -103,7 +103,7 @@ function contextTask(): Task | null {
   const t = order.tasks.getStore();
   if (t === undefined) return null;
   if (t.origin === SCOPED) return t;
-  return t.origin !== executionAsyncId() && (t.held.size > 0 || t.waiting !== null) ? t : null;
+  return t.origin !== executionAsyncId() && (t.held.length > 0 || t.waiting !== null) ? t : null;
 }
 
 /** @internal The caller's task for a lock() outside withLock: the context's, or a new one entered into it. */
@@ -193,7 +193,7 @@ function blocking(l: TrackedLock & Holders): Acquisition | null {
 export function checkWait(task: Task, lock: TrackedLock & Holders, mode: LockMode, skip: (...args: never[]) => unknown): DeadlockError | null {
   // A task that holds nothing closes no cycle: nobody can be waiting for it (a waiter behind it in a queue waits
   // for it, but it does not wait for that one). Most waits end here, before any search.
-  if (task.held.size === 0) return null;
+  if (task.held.length === 0) return null;
   // Depth-first over the wait-for graph, remembering the path of locks. Each lock is scanned once: a task that
   // waits for a lock already scanned is blocked by tasks of that scan (holders, or waiters ahead of it), so the
   // search is linear in the waiters, not quadratic in one lock's queue.
@@ -234,7 +234,7 @@ export function checkWait(task: Task, lock: TrackedLock & Holders, mode: LockMod
  * seen, with the stack of this call) and report an inversion if the other order was seen before.
  */
 export function noteOrder(task: Task, lock: TrackedLock, skip: (...args: never[]) => unknown): void {
-  if (task.held.size === 0) return;
+  if (task.held.length === 0) return;
   const to = lockId(lock);
   let here: Captured | null = null;
   for (const a of task.held) {

@@ -151,7 +151,7 @@ export abstract class ProfiledLock extends WaitQueue {
     const t = a.task;
     if (t !== null) {
       if (t.waiting === a) t.waiting = null;
-      t.held.add(a);
+      t.held.push(a);
     }
   }
 
@@ -170,7 +170,15 @@ export abstract class ProfiledLock extends WaitQueue {
       if (this._acq === a) this._acq = null;
     } else this._sharedAcqs?.delete(a);
     if (!a.tracked) return;
-    a.task?.held.delete(a);
+    const t = a.task;
+    if (t !== null) {
+      const held = t.held;
+      const i = held.lastIndexOf(a);
+      if (i >= 0) {
+        held[i] = held[held.length - 1]; // order does not matter (noteOrder reads them all)
+        held.pop();
+      }
+    }
     if (a.holdWeight !== 0 || sampling.metrics) {
       const held = sampling.now() - a.since;
       if (a.holdWeight !== 0) holdEvent(this.name, this._sides ? (a.mode === 'shared' ? 'read' : 'write') : null, a, held);
