@@ -1,13 +1,14 @@
 // Random schedules against a small reference model: mutual exclusion, the RW rules, FIFO grant order, no lost
 // wake-ups, an empty queue at the end and no abort listener left. Seeded; fast-check prints the seed and path
-// of a failure, and FC_SEED=<seed> reruns it.
+// of a failure, and FC_SEED=<seed> reruns it. With lock tracking on, the live view must list exactly the model's
+// holders and waiters, whatever the order of grants, aborts and releases (holder records are intrusive lists).
 import { describe, test, expect } from 'vitest';
 import fc from 'fast-check';
-import { Mutex, RWMutex, type Guard } from '../src/index.js';
+import { Mutex, RWMutex, queryLocks, setLockTracking, type Guard } from '../src/index.js';
 import { flush, abortListeners } from './helpers.js';
 
 type Op =
-  | { k: 'lock'; write: boolean; abortable: boolean }
+  | { k: 'lock'; write: boolean; abortable: boolean; labeled: boolean }
   | { k: 'try'; write: boolean }
   | { k: 'abort'; pick: number }
   | { k: 'release'; pick: number; manual: boolean }
@@ -60,15 +61,29 @@ class Model {
 
 const opArb = (rw: boolean): fc.Arbitrary<Op> =>
   fc.oneof(
-    { arbitrary: fc.record({ k: fc.constant('lock' as const), write: rw ? fc.boolean() : fc.constant(true), abortable: fc.boolean() }), weight: 4 },
+    { arbitrary: fc.record({ k: fc.constant('lock' as const), write: rw ? fc.boolean() : fc.constant(true), abortable: fc.boolean(), labeled: fc.boolean() }), weight: 4 },
     { arbitrary: fc.record({ k: fc.constant('try' as const), write: rw ? fc.boolean() : fc.constant(true) }), weight: 1 },
     { arbitrary: fc.record({ k: fc.constant('abort' as const), pick: fc.nat() }), weight: 2 },
     { arbitrary: fc.record({ k: fc.constant('release' as const), pick: fc.nat(), manual: fc.boolean() }), weight: 4 },
     { arbitrary: fc.record({ k: fc.constant('misuse' as const), write: rw ? fc.boolean() : fc.constant(true) }), weight: 1 },
   );
 
-async function run(rw: boolean, ops: Op[]): Promise<void> {
-  const lock = rw ? new RWMutex({ name: 'p' }) : new Mutex({ name: 'p' });
+const LABELS = { route: '/p' }; // one constant object, as services pass it
+
+async function run(rw: boolean, ops: Op[], tracked = false): Promise<void> {
+  setLockTracking(tracked ? 'on' : 'off');
+  try {
+    await runOps(rw, ops, tracked);
+  } finally {
+    setLockTracking('off');
+  }
+}
+
+let runs = 0;
+
+async function runOps(rw: boolean, ops: Op[], tracked: boolean): Promise<void> {
+  const name = `p${runs++}`; // one name per run: the live view must forget each run's lock when it is done
+  const lock = rw ? new RWMutex({ name }) : new Mutex({ name });
   const r = lock instanceof RWMutex ? lock : null;
   const model = new Model();
   const reqs: Req[] = [];
@@ -85,6 +100,12 @@ async function run(rw: boolean, ops: Op[]): Promise<void> {
     expect(lock.waiting).toBe(model.queue.length);
     expect(lock.locked).toBe(model.writer !== null);
     if (r) expect(r.readers).toBe(model.readers.size);
+    if (tracked) {
+      const live = queryLocks();
+      const mine = (s: { name: string; mode: string }[]): string[] => s.filter((x) => x.name === name).map((x) => x.mode).sort();
+      expect(mine(live.held)).toEqual([...[...model.readers].map(() => 'shared'), ...(model.writer === null ? [] : ['exclusive'])].sort());
+      expect(mine(live.pending)).toEqual(model.queue.map((q) => (q.write ? 'exclusive' : 'shared')).sort());
+    }
   };
 
   const release = (q: Req, manual: boolean): void => {
@@ -102,7 +123,7 @@ async function run(rw: boolean, ops: Op[]): Promise<void> {
       const q: Req = { id, write: op.write, anonymous: false, real: 'waiting' };
       if (op.abortable) q.ctrl = new AbortController();
       reqs.push(q);
-      const opts = q.ctrl ? { signal: q.ctrl.signal } : undefined;
+      const opts = q.ctrl || op.labeled ? { signal: q.ctrl?.signal, labels: op.labeled ? LABELS : undefined } : undefined;
       const p = op.write ? lock.lock(opts) : r!.rLock(opts);
       p.then(
         (g) => {
@@ -158,6 +179,10 @@ async function run(rw: boolean, ops: Op[]): Promise<void> {
   expect(model.queue.length).toBe(0);
   expect(lock.waiting).toBe(0);
   expect(lock.locked).toBe(false);
+  if (tracked) {
+    const live = queryLocks();
+    expect([...live.held, ...live.pending].filter((x) => x.name === name)).toEqual([]);
+  }
   for (const q of reqs) {
     expect(q.real === 'released' || q.real === 'aborted').toBe(true);
     if (q.ctrl) expect(abortListeners(q.ctrl.signal)).toBe(0);
@@ -178,6 +203,18 @@ describe('random schedules against a reference model', () => {
     await fc.assert(
       fc.asyncProperty(fc.array(opArb(true), { minLength: 1, maxLength: 40 }), (ops) => run(true, ops)),
       { seed, numRuns },
+    );
+  });
+  test(`Mutex, lock tracking 'on': the live view is the model's (${Math.ceil(numRuns / 3)} schedules)`, async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(opArb(false), { minLength: 1, maxLength: 40 }), (ops) => run(false, ops, true)),
+      { seed, numRuns: Math.ceil(numRuns / 3) },
+    );
+  });
+  test(`RWMutex, lock tracking 'on': the live view is the model's (${Math.ceil(numRuns / 3)} schedules)`, async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(opArb(true), { minLength: 1, maxLength: 40 }), (ops) => run(true, ops, true)),
+      { seed, numRuns: Math.ceil(numRuns / 3) },
     );
   });
 });

@@ -123,6 +123,22 @@ describe('Semaphore', () => {
       setLockTracking('off');
     }
   });
+
+  test('a guard whose record a release(n) ended ends the next one: no holder outlives the permits', async () => {
+    setLockTracking('on');
+    try {
+      const sem = new Semaphore(2, { name: 'sem-records' });
+      const mine = (): number => queryLocks().held.filter((s) => s.name === 'sem-records').length;
+      const g = await sem.acquire(); // the oldest record
+      expect(sem.tryAcquire()).toBe(true);
+      sem.release(); // without a guard: ends the oldest record of weight 1, g's
+      expect(mine()).toBe(1);
+      g[Symbol.dispose](); // its own record ended already: the other one ends
+      expect(mine()).toBe(0);
+    } finally {
+      setLockTracking('off');
+    }
+  });
 });
 
 describe('KeyedMutex', () => {

@@ -186,6 +186,19 @@ export abstract class ProfiledLock extends WaitQueue {
     }
   }
 
+  /**
+   * @internal The tracked record a shared release ends, given the releasing guard's record `own` (null: released
+   * without a guard, or acquired untracked) and the permits released. Shared holders share one count, so a release
+   * without its guard (rUnlock(), Semaphore.release()) ends the oldest record, and a guard whose record that ended
+   * ends the oldest remaining one: each release ends one record while any is listed, so none outlives the holders.
+   */
+  _sharedRecord(own: Acquisition | null, weight = 1): Acquisition | null {
+    const list = this._sharedAcqs;
+    if (own === null || !own.tracked || list === null || list.has(own)) return own;
+    for (let a = list.head; a !== null; a = a.snext) if ((a.weight ?? 1) === weight) return a;
+    return null;
+  }
+
   /** @internal Queue a waiter; the promise settles when it is granted or aborted. */
   _wait(write: boolean, signal: AbortSignal | undefined, leaf: string, acq: Acquisition | null = null): Promise<Guard> {
     // The executors capture no more than they must, so that V8 can inline them into lock() without a context

@@ -147,7 +147,8 @@ export class RWMutex extends ProfiledLock {
    */
   _readUnlocked(acq: Acquisition | null, withLabels: boolean, skip: Method): void {
     if (--this.#readers === 0) this.#session = (this.#session + 1) | 0;
-    if (acq !== null) this._releasedAcq(acq);
+    const ended = this._sharedRecord(acq);
+    if (ended !== null) this._releasedAcq(ended);
     const event = this._timed !== 0 || this._carry !== 0;
     const at = event ? this._releaseEvent(LEAF_RUNLOCK, skip, acq !== null && withLabels ? acq.own : null, 'read') : 0;
     if (this.#readers === 0) this.#admit(event, at);

@@ -134,7 +134,8 @@ export class Semaphore extends ProfiledLock {
   }
 
   #release(weight: number, acq: Acquisition | null, withLabels: boolean, skip: Method): void {
-    if (acq !== null) this._releasedAcq(acq);
+    const ended = this._sharedRecord(acq, weight);
+    if (ended !== null) this._releasedAcq(ended);
     this.#available += weight;
     const head = this._head;
     // an event when this release lets waiting end (see the top of this file), or carries waiting of aborted waiters
