@@ -159,7 +159,10 @@ export function use(build) {
   ({ Mutex, setMutexProfileFraction, setBlockProfileRate, lookup, configureProfiler } = lib);
 }
 
-/** `row`, run with another build's functions (`baseline`: { rev, lib }), for a side-by-side row. */
+/**
+ * `row`, run with another build's functions (`baseline`: { rev, lib }), for a side-by-side row: rows and their
+ * setups reach the build through this module's bindings (`lib`, `Mutex`, …), which this swaps.
+ */
 function beside(row, baseline) {
   return async (n) => {
     const mine = lib;
@@ -178,8 +181,8 @@ function withBaseline(rows, baseline) {
   return { ...rows, ...Object.fromEntries(Object.entries(rows).map(([name, row]) => [`${name} @${baseline.rev}`, beside(row, baseline)])) };
 }
 
-export async function profilingBenchmarks({ quick = false, lib, baseline = null } = {}) {
-  use(lib);
+export async function profilingBenchmarks({ quick = false, lib: build, baseline = null } = {}) {
+  use(build);
   ({ Registry } = await import('prom-client'));
   const k = quick ? 0.1 : 1;
   const results = [];
@@ -211,7 +214,7 @@ export async function profilingBenchmarks({ quick = false, lib, baseline = null 
           'profiling off, labels option': request(() => {}, true),
           'recommended settings': request(recommended, false),
           'recommended settings, labels option': request(recommended, true),
-          "lock tracking 'on'": request(() => lib.setLockTracking('on'), false),
+          "lock tracking 'on'": request(DIAGNOSTICS["tracking 'on'"], false),
         },
         baseline,
       ),
