@@ -104,6 +104,7 @@ export class SharedHolders implements Iterable<Acquisition> {
     this.size++;
   }
 
+  /** Whether `a` is in the list (a record not in it has no links, or links that do not lead back to it). */
   has(a: Acquisition): boolean {
     return a.sprev === null ? this.head === a : a.sprev.snext === a;
   }
