@@ -11,9 +11,9 @@
 // stack ('stacks'), its task (deadlock detection), whether the hold profile follows it. The lock points to its
 // holders' records (one exclusive, a list of shared ones), and a lock with a tracked holder is in the live list
 // too: it joins with its first one and the tick drops it once it has none. So a release does no global list work,
-// only the lock's own (a global list of held records would cost every release two unlinks and stores into a
-// long-lived object: ~70 ns of a contended request's tracking cost, measured). One record type serves every
-// consumer, as Go's one bucket type serves both its contention profiles.
+// only its lock's (a global list of held records costs every release two unlinks and stores into a long-lived
+// object; bench: profiling, "a request … lock tracking 'on'", beside a build that had one). One record type serves
+// every consumer, as Go's one bucket type serves both its contention profiles.
 
 import { shared } from '../shared.js';
 import { sampling, draw } from '../profile/sampling.js';
@@ -86,9 +86,8 @@ export interface Acquisition {
 
 /**
  * @internal The tracked shared holders of one lock (RWMutex readers, Semaphore permits), oldest first: an intrusive
- * list through their `snext`/`sprev`: a few pointer writes per reader, where a Set's add and delete cost a
- * contended reader about 100 ns each, half of what tracking 'on' costs a request (bench: profiling, "a request …
- * lock tracking 'on'", beside a build that used a Set).
+ * list through their `snext`/`sprev`: a few pointer writes per reader, where a Set's add and delete are hashing
+ * (bench: profiling, "a request … lock tracking 'on'", beside a build that used a Set).
  */
 export class SharedHolders implements Iterable<Acquisition> {
   head: Acquisition | null = null;

@@ -26,7 +26,7 @@ import { AsyncLocalStorage, executionAsyncId } from 'node:async_hooks';
 import { channel } from 'node:diagnostics_channel';
 import { shared } from '../shared.js';
 import { capture, resolve, type Captured, type Frame } from '../profile/stack.js';
-import { diag, reactivate, lockId, type Acquisition, type LockMode, type Task, type TrackedLock, type SharedHolders } from './acquisitions.js';
+import { diag, reactivate, lockId, type Acquisition, type LockMode, type Task, type TrackedLock } from './acquisitions.js';
 
 /** One lock of a deadlock: who holds it, as far as known. */
 export interface DeadlockLink {
@@ -136,7 +136,7 @@ export function detachedTask<T>(fn: () => T): T {
 }
 
 /** The tasks a waiter of `lock` (mode `mode`, queued after `upTo` if given, else last) waits for. */
-function blockers(lock: TrackedLock & Holders, mode: LockMode, upTo: Acquisition | null): Task[] {
+function blockers(lock: TrackedLock, mode: LockMode, upTo: Acquisition | null): Task[] {
   const out: Task[] = [];
   const ex = lock._acq;
   if (ex !== null && ex.task !== null) out.push(ex.task);
@@ -148,12 +148,6 @@ function blockers(lock: TrackedLock & Holders, mode: LockMode, upTo: Acquisition
     if (a !== null && a.task !== null && (mode === 'exclusive' || a.mode === 'exclusive')) out.push(a.task);
   }
   return out;
-}
-
-/** @internal The holders' side of a lock: the exclusive holder's acquisition, and the shared holders' tracked ones. */
-export interface Holders {
-  _acq: Acquisition | null;
-  _sharedAcqs: SharedHolders | null;
 }
 
 function linkOf(a: Acquisition): DeadlockLink {
@@ -173,14 +167,14 @@ function describe(l: TrackedLock): string {
 }
 
 /** Whether `task` holds `lock`. */
-function holds(task: Task, lock: TrackedLock & Holders): boolean {
+function holds(task: Task, lock: TrackedLock): boolean {
   if (lock._acq !== null && lock._acq.task === task) return true;
   if (lock._sharedAcqs !== null) for (const a of lock._sharedAcqs) if (a.task === task) return true;
   return false;
 }
 
 /** What makes waiters of `l` wait: its exclusive holder, a shared one, or the waiter at the head. */
-function blocking(l: TrackedLock & Holders): Acquisition | null {
+function blocking(l: TrackedLock): Acquisition | null {
   if (l._acq !== null) return l._acq;
   if (l._sharedAcqs !== null) for (const a of l._sharedAcqs) return a;
   return l._head?._acq ?? null;
@@ -190,17 +184,17 @@ function blocking(l: TrackedLock & Holders): Acquisition | null {
  * @internal A task is about to wait for `lock`: if that closes a cycle (re-entry is a cycle of one), report it,
  * and in 'throw' mode return the error to reject with (nothing has changed yet). `skip` is the lock() method.
  */
-export function checkWait(task: Task, lock: TrackedLock & Holders, mode: LockMode, skip: (...args: never[]) => unknown): DeadlockError | null {
+export function checkWait(task: Task, lock: TrackedLock, mode: LockMode, skip: (...args: never[]) => unknown): DeadlockError | null {
   // A task that holds nothing closes no cycle: nobody can be waiting for it (a waiter behind it in a queue waits
   // for it, but it does not wait for that one). Most waits end here, before any search.
   if (task.held.length === 0) return null;
   // Depth-first over the wait-for graph, remembering the path of locks. Each lock is scanned once: a task that
   // waits for a lock already scanned is blocked by tasks of that scan (holders, or waiters ahead of it), so the
   // search is linear in the waiters, not quadratic in one lock's queue.
-  const path: Array<TrackedLock & Holders> = [lock];
+  const path: TrackedLock[] = [lock];
   const seen = new Set<Task>();
   const scanned = new Set<TrackedLock>([lock]);
-  const search = (l: TrackedLock & Holders, m: LockMode, upTo: Acquisition | null): boolean => {
+  const search = (l: TrackedLock, m: LockMode, upTo: Acquisition | null): boolean => {
     for (const b of blockers(l, m, upTo)) {
       if (b === task) return true;
       if (seen.has(b)) continue;
@@ -208,7 +202,7 @@ export function checkWait(task: Task, lock: TrackedLock & Holders, mode: LockMod
       const w = b.waiting;
       if (w === null || scanned.has(w.lock)) continue;
       scanned.add(w.lock);
-      const next = w.lock as TrackedLock & Holders;
+      const next = w.lock;
       path.push(next);
       if (search(next, w.mode, w)) return true;
       path.pop();

@@ -3,7 +3,7 @@
 
 import { sampling, checkRate, setFraction } from '../profile/sampling.js';
 import { resolve, type Frame } from '../profile/stack.js';
-import { diag, reactivate, lockId, refreshCoarse, pruneLive, OFF, ON, STACKS, type Acquisition, type LockMode, type TrackedLock, type SharedHolders } from './acquisitions.js';
+import { diag, reactivate, lockId, refreshCoarse, pruneLive, OFF, ON, STACKS, type Acquisition, type LockMode, type TrackedLock } from './acquisitions.js';
 
 /** One holder or waiter of a lock, now. */
 export interface LockState {
@@ -30,8 +30,6 @@ export interface LockState {
 
 /** @internal What queryLocks and the watchdog need of a lock beyond its queue. */
 export interface Inspectable extends TrackedLock {
-  _acq: Acquisition | null;
-  _sharedAcqs: SharedHolders | null;
   /** holders without a record (acquired while tracking was off): exclusive (0 or 1) and shared counts */
   _untracked(): { exclusive: number; shared: number };
 }

@@ -187,15 +187,16 @@ export abstract class ProfiledLock extends WaitQueue {
   }
 
   /**
-   * @internal The tracked record a shared release ends, given the releasing guard's record `own` (null: released
-   * without a guard, or acquired untracked) and the permits released. Shared holders share one count, so a release
-   * without its guard (rUnlock(), Semaphore.release()) ends the oldest record, and a guard whose record that ended
-   * ends the oldest remaining one: each release ends one record while any is listed, so none outlives the holders.
+   * @internal The record a shared release of `weight` permits ends: its guard's record `own` (a record of its own,
+   * or an untracked one), or, released without a guard (`own` undefined: rUnlock(), Semaphore.release()) or through
+   * a guard whose record such a release already ended, the oldest listed record of that weight. Shared holders share
+   * one count, so which record ends is a convention; this one ends one record per release while any is listed, so
+   * that none outlives the holders.
    */
-  _sharedRecord(own: Acquisition | null, weight = 1): Acquisition | null {
+  _sharedRecord(own: Acquisition | undefined, weight: number): Acquisition | null {
     const list = this._sharedAcqs;
-    if (own === null || !own.tracked || list === null || list.has(own)) return own;
-    for (let a = list.head; a !== null; a = a.snext) if ((a.weight ?? 1) === weight) return a;
+    if (own !== undefined && (!own.tracked || list === null || list.has(own))) return own;
+    if (list !== null) for (let a = list.head; a !== null; a = a.snext) if ((a.weight ?? 1) === weight) return a;
     return null;
   }
 

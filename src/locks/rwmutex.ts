@@ -106,7 +106,7 @@ export class RWMutex extends ProfiledLock {
       );
     }
     // a reader released without its guard: the oldest tracked reader's record ends (readers share one count)
-    this._readUnlocked(this._sharedAcqs?.head ?? null, false, rUnlockMethod);
+    this._readUnlocked(undefined, rUnlockMethod);
   }
 
   /** Runs `fn` holding the write lock; released on every exit path. */
@@ -141,16 +141,17 @@ export class RWMutex extends ProfiledLock {
   }
 
   /**
-   * @internal One reader releases `acq`, its acquisition when known (released through its guard, or the oldest
-   * tracked one); `withLabels`: whether its labels option applies (not when released by rUnlock()); `skip`: the
-   * outermost mutexprof function on the stack.
+   * @internal One reader releases: through its guard, whose record is `acq` (null: none), or without one (`acq`
+   * undefined: rUnlock(), which carries no labels); `skip`: the outermost mutexprof function on the stack.
    */
-  _readUnlocked(acq: Acquisition | null, withLabels: boolean, skip: Method): void {
+  _readUnlocked(acq: Acquisition | null | undefined, skip: Method): void {
     if (--this.#readers === 0) this.#session = (this.#session + 1) | 0;
-    const ended = this._sharedRecord(acq);
-    if (ended !== null) this._releasedAcq(ended);
+    if (acq !== null) {
+      const ended = this._sharedRecord(acq, 1);
+      if (ended !== null) this._releasedAcq(ended);
+    }
     const event = this._timed !== 0 || this._carry !== 0;
-    const at = event ? this._releaseEvent(LEAF_RUNLOCK, skip, acq !== null && withLabels ? acq.own : null, 'read') : 0;
+    const at = event ? this._releaseEvent(LEAF_RUNLOCK, skip, acq == null ? null : acq.own, 'read') : 0;
     if (this.#readers === 0) this.#admit(event, at);
   }
 
@@ -194,7 +195,7 @@ export class RWMutex extends ProfiledLock {
     // session still running (else its acquisition was released by rUnlock() and a later reader's is not its).
     if (g._released || this.#readers === 0 || g._gen !== this.#session) throw this._alreadyReleased(true);
     g._released = true;
-    this._readUnlocked(g._acq, true, skip);
+    this._readUnlocked(g._acq, skip);
   }
 
   /** @internal A queued writer gave up: readers queued behind it may be able to join the current ones. */

@@ -121,10 +121,7 @@ export class Semaphore extends ProfiledLock {
     }
     const held = this.permits - this.#available;
     if (weight > held) throw new Error(`mutexprof: release of ${weight} permits of ${this._describe()}, which has ${held} held`);
-    // without a guard: the oldest tracked acquisition of that weight ends (permits do not say whose they are)
-    let acq: Acquisition | null = null;
-    if (this._sharedAcqs !== null) for (const a of this._sharedAcqs) if ((a.weight ?? 1) === weight) (acq ??= a);
-    this.#release(weight, acq, false, releaseMethod);
+    this.#release(weight, undefined, releaseMethod); // without a guard: permits do not say whose they are
   }
 
   /** Runs `fn` holding `weight` permits and returns its result; they are released on every exit path. */
@@ -133,15 +130,18 @@ export class Semaphore extends ProfiledLock {
     return bad === null ? holding(this.acquire(options), fn) : Promise.reject(bad);
   }
 
-  #release(weight: number, acq: Acquisition | null, withLabels: boolean, skip: Method): void {
-    const ended = this._sharedRecord(acq, weight);
-    if (ended !== null) this._releasedAcq(ended);
+  /** `acq`: the guard's record (null: none), or undefined: released without a guard (no labels; see _sharedRecord). */
+  #release(weight: number, acq: Acquisition | null | undefined, skip: Method): void {
+    if (acq !== null) {
+      const ended = this._sharedRecord(acq, weight);
+      if (ended !== null) this._releasedAcq(ended);
+    }
     this.#available += weight;
     const head = this._head;
     // an event when this release lets waiting end (see the top of this file), or carries waiting of aborted waiters
     const grants = head !== null && head._gen <= this.#available;
     const event = grants ? this._timed !== 0 || this._carry !== 0 : this._timed === 0 && this._carry !== 0;
-    const at = event ? this._releaseEvent(LEAF_RELEASE, skip, acq !== null && withLabels ? acq.own : null) : 0;
+    const at = event ? this._releaseEvent(LEAF_RELEASE, skip, acq == null ? null : acq.own) : 0;
     this.#grantFitting(event, at);
   }
 
@@ -164,7 +164,7 @@ export class Semaphore extends ProfiledLock {
   _disposeGuard(g: GuardState, skip: Method): void {
     if (g._released) throw this._alreadyReleased(false);
     g._released = true;
-    this.#release(g._gen, g._acq, true, skip);
+    this.#release(g._gen, g._acq, skip);
   }
 
   /** @internal A waiter at the head gave up: the ones behind it may fit now. */

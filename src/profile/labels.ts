@@ -48,13 +48,13 @@ let lastSet: LabelSet | null = null;
 /** @internal The label set of a `labels` option, checked when first seen (`method` names the call in errors). */
 export function labelSetOf(labels: unknown, method: string): LabelSet {
   if (labels === lastObject && lastSet !== null) return lastSet;
-  const set = labelSetOfNew(labels, method);
+  const set = checkedLabelSet(labels, method);
   lastObject = labels;
   lastSet = set;
   return set;
 }
 
-function labelSetOfNew(labels: unknown, method: string): LabelSet {
+function checkedLabelSet(labels: unknown, method: string): LabelSet {
   if (labels === null || typeof labels !== 'object' || Array.isArray(labels)) {
     throw new TypeError(`mutexprof: ${method}({ labels }): labels must be an object of strings, got ${labels === null ? 'null' : Array.isArray(labels) ? 'an array' : typeof labels}`);
   }

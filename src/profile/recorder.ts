@@ -299,8 +299,7 @@ export class Recorder {
     return kept.length === 0 ? null : labelSet(kept);
   }
 
-  /** Distinct samples resolved so far. */
-  /** Samples, once what is pending is resolved (synchronously: readers that may meet a burst await settleAll() first). */
+  /** Distinct samples, once what is pending is resolved (synchronously: readers that may meet a burst await settleAll() first). */
   count(): number {
     this.drain();
     return this.entries.length;
