@@ -3,7 +3,9 @@
 //   [-- --node=<major>]
 // Every group but `service` runs by default; `--only=service` runs the service benchmark (about 40 minutes).
 // Prints a table of ns/op and ratios; every row of the README's benchmark tables comes from this command.
-// --baseline=<rev> also runs that revision's build (made by `node bench/baseline.mjs <rev>`) beside this one.
+// --baseline=<rev> also runs that revision's build (made by `node bench/baseline.mjs <rev>`) beside this one; with
+// --only=service, each of the settings it supports (by default the rows of issue 9's table, BEFORE_AFTER), right
+// after this build's run of it: before/after in one run.
 // --node=<major> runs the service benchmark's services on that Node release (fetched by bench/node.mjs).
 import { existsSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -71,8 +73,14 @@ if (run('capture')) {
 }
 let laidOut = '';
 if (run('service')) {
-  const { serviceBenchmarks, serviceTable, SETTINGS } = await import('./service.mjs');
-  const settings = settingsArg === undefined ? SETTINGS : Object.fromEntries(settingsArg.split(';').map((n) => [n, SETTINGS[n] ?? fail(`no service setting "${n}": ${Object.keys(SETTINGS).join(', ')}`)]));
+  const { serviceBenchmarks, serviceTable, SETTINGS, BEFORE_AFTER } = await import('./service.mjs');
+  const known = { ...SETTINGS, ...BEFORE_AFTER };
+  const settings =
+    settingsArg !== undefined
+      ? Object.fromEntries(settingsArg.split(';').map((n) => [n, known[n] ?? fail(`no service setting "${n}": ${Object.keys(known).join(', ')}`)]))
+      : baseline !== null
+        ? BEFORE_AFTER
+        : SETTINGS;
   results.push(
     ...(await serviceBenchmarks({
       dist,
@@ -80,6 +88,7 @@ if (run('service')) {
       reps: reps ? Number(reps) : undefined,
       scenarios: scenarios?.split(','),
       settings,
+      baseline,
       node: nodeArg === undefined ? undefined : (await import('./node.mjs')).nodeBinary(nodeArg),
       log: (line) => console.error(line),
     })),

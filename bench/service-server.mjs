@@ -26,16 +26,20 @@ const self = fileURLToPath(import.meta.url);
 const switchable = setup.labels !== 'withLabels';
 let stopMetrics = null;
 
-/** Profiling settings, as a user sets them at startup (or back to off). */
+/**
+ * Profiling settings, as a user sets them at startup (or back to off). An older build (the benchmark's
+ * --baseline) may lack the newer calls: the benchmark runs only the settings it supports (service.mjs, supports),
+ * and here the calls it lacks are skipped. The stack depth is the build's default unless the setting names one.
+ */
 async function applySetup(on) {
   const s = on ? setup : {};
   lib.setMutexProfileFraction(s.fraction ?? 0);
   lib.setBlockProfileRate(s.blockRate ?? 0);
-  lib.setBlockProfileFraction(s.blockFraction ?? 1);
-  lib.configureProfiler({ maxDepth: s.maxDepth ?? 8, maxSampledPerSecond: s.budget ?? Infinity });
-  lib.setLockTracking(s.tracking ?? 'off');
-  lib.setDeadlockDetection(s.deadlock ?? 'off');
-  lib.setHoldProfileFraction(s.hold ?? 0);
+  lib.setBlockProfileFraction?.(s.blockFraction ?? 1);
+  lib.configureProfiler({ ...(s.maxDepth === undefined ? {} : { maxDepth: s.maxDepth }), maxSampledPerSecond: s.budget ?? Infinity });
+  lib.setLockTracking?.(s.tracking ?? 'off');
+  lib.setDeadlockDetection?.(s.deadlock ?? 'off');
+  lib.setHoldProfileFraction?.(s.hold ?? 0);
   stopMetrics?.();
   stopMetrics = null;
   if (s.metrics) {

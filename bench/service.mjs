@@ -42,6 +42,38 @@ export const SETTINGS = {
   'await-lock (profiling off)': { lock: 'await-lock' },
 };
 
+/**
+ * The rows of issue 9's table (what profiling cost before that work: Go-style settings, withLabels, the peers),
+ * for a before/after run beside an older build: `npm run bench -- --only=service --baseline=<rev>`.
+ */
+export const BEFORE_AFTER = {
+  'profiling off (A/A: the noise of a ratio)': SETTINGS['profiling off (A/A: the noise of a ratio)'],
+  'fraction 100': SETTINGS['fraction 100'],
+  'fraction 10': SETTINGS['fraction 10'],
+  'block rate 100 µs (Go-style: every wait ≥ 100 µs)': SETTINGS['block rate 100 µs (Go-style: every wait ≥ 100 µs)'],
+  'fraction 10 + block rate 100 µs': { setup: { fraction: 10, blockRate: 100_000 } },
+  'fraction 10 + block rate 100 µs + withLabels': { setup: { fraction: 10, blockRate: 100_000, labels: 'withLabels' } },
+  'async-mutex (profiling off)': SETTINGS['async-mutex (profiling off)'],
+  'await-lock (profiling off)': SETTINGS['await-lock (profiling off)'],
+};
+
+// What each setup key needs of a build, by the public call that came with it (the labels lock option came with
+// setBlockProfileFraction; the budget is a configureProfiler field, seen in what configureProfiler returns).
+const NEEDS = {
+  blockFraction: (lib) => typeof lib.setBlockProfileFraction === 'function',
+  labels: (lib, v) => v === 'withLabels' || typeof lib.setBlockProfileFraction === 'function',
+  budget: (lib) => 'maxSampledPerSecond' in lib.configureProfiler({}),
+  tracking: (lib) => typeof lib.setLockTracking === 'function',
+  deadlock: (lib) => typeof lib.setDeadlockDetection === 'function',
+  hold: (lib) => typeof lib.setHoldProfileFraction === 'function',
+  metrics: (lib) => typeof lib.collectLockMetrics === 'function',
+};
+
+/** Whether the build `lib` has everything `setting` sets (an older build, for --baseline). */
+export function supports(lib, setting) {
+  return Object.entries(setting.setup ?? {}).every(([k, v]) => NEEDS[k]?.(lib, v) ?? true);
+}
+
 export const SCENARIOS = {
   immediate: 'every request contended (`await setImmediate` inside the lock)',
   stat: 'every request contended (`await fs.promises.stat` inside the lock)',
@@ -136,19 +168,24 @@ const median = (xs) => {
  * against profiling off (fresh processes each time: a process's own JIT and heap layout move req/s by a few %).
  * @returns harness result blocks: per scenario, req/s, p99 and CPU time per request as ratios to profiling off.
  */
-export async function serviceBenchmarks({ dist, quick = false, scenarios = Object.keys(SCENARIOS), settings = SETTINGS, reps = quick ? 1 : 3, node = process.execPath, log = () => {} } = {}) {
+export async function serviceBenchmarks({ dist, quick = false, scenarios = Object.keys(SCENARIOS), settings = SETTINGS, reps = quick ? 1 : 3, node = process.execPath, baseline = null, log = () => {} } = {}) {
   const version = execFileSync(node, ['--version'], { encoding: 'utf8' }).trim();
   const timing = quick ? { warmup: 1, seconds: 4, every: 250 } : { warmup: 1, seconds: 12, every: 250 };
-  const names = Object.keys(settings);
+  // With a baseline build, each setting it supports runs on it right after this build's run (its row: "… @rev").
+  const runs = Object.entries(settings).flatMap(([name, setting]) => [
+    { name, dist, setting },
+    ...(baseline !== null && supports(baseline.lib, setting) ? [{ name: `${name} @${baseline.rev}`, dist: baseline.dist, setting }] : []),
+  ]);
+  const names = runs.map((r) => r.name);
   const results = [];
   const range = (xs) => (xs.length > 1 ? ` [${Math.min(...xs).toFixed(3)}–${Math.max(...xs).toFixed(3)}]` : '');
   for (const scenario of scenarios) {
     const ratios = Object.fromEntries(names.map((n) => [n, { rps: [], p99: [], cpu: [] }]));
     const offs = [];
     for (let rep = 0; rep < reps; rep++) {
-      for (const name of names) {
-        const r = await pairRun(dist, scenario, settings[name], timing, node);
-        offs.push(r.offRps);
+      for (const { name, dist: build, setting } of runs) {
+        const r = await pairRun(build, scenario, setting, timing, node);
+        if (build === dist) offs.push(r.offRps);
         for (const k of ['rps', 'p99', 'cpu']) ratios[name][k].push(r[k]);
         log(`${scenario} rep ${rep + 1}: ${name}: ${r.rps.toFixed(3)} req/s, cpu/req ${r.cpu.toFixed(3)}, p99 ${r.p99s[1].toFixed(0)} µs vs ${r.p99s[0].toFixed(0)} µs (off ${Math.round(r.offRps)} req/s)`);
       }
