@@ -35,4 +35,24 @@ describe('captured events are resolved in batches', () => {
     for (let turns = 0; turns < 20 && recorders.mutex.pending() > 0; turns++) await flush(); // 4 ms slices
     expect(recorders.mutex.pending()).toBe(0); // drained without the timer
   });
+
+  test('configureProfiler resolves what is pending only when the depth or the cap changes', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout'] });
+    const mu = new Mutex({ name: 'reconfigured' });
+    await contend(mu, clock, ms);
+    expect(recorders.mutex.pending()).toBe(1);
+    // a budget tuned while the service runs, or the same depth and cap set again: no synchronous drain
+    const before = configureProfiler({ maxSampledPerSecond: 50 });
+    configureProfiler({ maxDepth: before.maxDepth, maxEntries: before.maxEntries, maxSampledPerSecond: before.maxSampledPerSecond });
+    expect(recorders.mutex.pending()).toBe(1);
+    // a new depth: the pending event is resolved first, under the depth it was captured with
+    configureProfiler({ maxDepth: before.maxDepth + 1 });
+    expect(recorders.mutex.pending()).toBe(0);
+    configureProfiler({ maxDepth: before.maxDepth });
+    await contend(mu, clock, ms);
+    configureProfiler({ maxEntries: before.maxEntries + 1 });
+    expect(recorders.mutex.pending()).toBe(0);
+    configureProfiler({ maxEntries: before.maxEntries });
+    expect((await samples('mutex', 'reconfigured')).reduce((n, e) => n + e.count, 0)).toBe(2); // nothing lost
+  });
 });

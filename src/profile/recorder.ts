@@ -475,8 +475,9 @@ export interface ProfilerConfig {
 }
 
 /**
- * Changes profiler settings (any subset) and returns the previous ones. Events captured before the call are
- * resolved first, under the settings they were captured with. Bad values throw and change nothing.
+ * Changes profiler settings (any subset) and returns the previous ones. When `maxDepth` or `maxEntries` changes,
+ * events captured before the call are resolved first, under the settings they were captured with. Bad values
+ * throw and change nothing.
  */
 export function configureProfiler(config: ProfilerConfig): Required<ProfilerConfig> {
   if (config === null || typeof config !== 'object') throw new TypeError('mutexprof: configureProfiler(config): config must be an object');
@@ -487,11 +488,14 @@ export function configureProfiler(config: ProfilerConfig): Required<ProfilerConf
   if (d !== undefined && (!Number.isSafeInteger(d) || d < 1 || d > 1024)) throw new RangeError(`mutexprof: configureProfiler: maxDepth must be an integer in 1..1024, got ${String(d)}`);
   if (b !== undefined && (typeof b !== 'number' || !(b >= 1))) throw new RangeError(`mutexprof: configureProfiler: maxSampledPerSecond must be a number ≥ 1 (or Infinity), got ${String(b)}`);
   const previous: Required<ProfilerConfig> = { now: sampling.now, random: sampling.random, maxEntries: settings.maxEntries, maxDepth: getMaxDepth(), maxSampledPerSecond: sampling.budget };
-  drainAll(); // pending events were captured under the old settings
+  // Only the depth and the cap decide how a pending event is resolved and admitted, so only their change resolves
+  // what is pending first: synchronously, up to PENDING events a profile, a stall the other settings (a budget tuned
+  // while the service runs) need not cost.
+  if ((d !== undefined && d !== previous.maxDepth) || (m !== undefined && m !== previous.maxEntries)) drainAll();
   if (n !== undefined) sampling.now = n;
   if (b !== undefined) sampling.budget = b;
   if (r !== undefined) sampling.random = r;
-  if (r !== undefined || b !== undefined) redraw(); // fractions back to what was set, windows anew
+  if (r !== undefined || (b !== undefined && b !== previous.maxSampledPerSecond)) redraw(); // fractions back to what was set, windows anew
   if (m !== undefined) settings.maxEntries = m;
   if (d !== undefined) setMaxDepth(d);
   return previous;
