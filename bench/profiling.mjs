@@ -7,13 +7,14 @@ const getMaxDepth = () => configureProfiler({}).maxDepth;
 
 const WORKERS = 16;
 
-let stopMetrics = null;
+/** Undoes a row's setting that returns a stop function (lock metrics, the watchdog). */
+let stopSetting = null;
 let Registry = null;
 
 /** Resets every setting these rows change. */
 function allOff() {
-  stopMetrics?.();
-  stopMetrics = null;
+  stopSetting?.();
+  stopSetting = null;
   setMutexProfileFraction(0);
   setBlockProfileRate(0);
   lib.setBlockProfileFraction(1);
@@ -92,7 +93,8 @@ const DIAGNOSTICS = {
   "deadlock detection 'warn'": () => lib.setDeadlockDetection('warn'),
   'hold fraction 100': () => lib.setHoldProfileFraction(100),
   'hold fraction 1': () => lib.setHoldProfileFraction(1),
-  'lock metrics (prom-client)': () => (stopMetrics = lib.collectLockMetrics({ register: new Registry() })),
+  'lock metrics (prom-client)': () => (stopSetting = lib.collectLockMetrics({ register: new Registry() })),
+  'stall watchdog (waitMs and holdMs 1000)': () => (stopSetting = lib.watchLocks({ waitMs: 1000, holdMs: 1000, onStall() {} })),
 };
 
 // One sampled mutex event, all in: the release path (stack capture) plus its deferred resolution (CallSites,

@@ -25,6 +25,7 @@ const setup = cfg.setup ?? {};
 const self = fileURLToPath(import.meta.url);
 const switchable = setup.labels !== 'withLabels';
 let stopMetrics = null;
+let stopWatch = null;
 
 /**
  * Profiling settings, as a user sets them at startup (or back to off). An older build (the benchmark's
@@ -46,6 +47,8 @@ async function applySetup(on) {
     const prom = await import('prom-client');
     stopMetrics = lib.collectLockMetrics({ register: new prom.Registry() });
   }
+  stopWatch?.();
+  stopWatch = s.watch ? lib.watchLocks({ ...s.watch, onStall() {} }) : null;
 }
 
 // The inventory lock: mutexprof's, or a peer's with the same shape.
@@ -167,6 +170,7 @@ process.on('message', async (m) => {
   if (m === 'exit') {
     clearTimeout(timer);
     stopMetrics?.();
+    stopWatch?.();
     server.close(() => process.exit(0));
     server.closeAllConnections();
   } else if (m === 'stats') {

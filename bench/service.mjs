@@ -38,6 +38,7 @@ export const SETTINGS = {
   'hold profile, fraction 100, budget 100/s': { setup: { hold: 100, budget: 100 } },
   'deadlock detection warn': { setup: { deadlock: 'warn' } },
   'lock metrics (prom-client)': { setup: { metrics: true } },
+  'stall watchdog (waitMs and holdMs 1000)': { setup: { watch: { waitMs: 1000, holdMs: 1000 } } },
   'async-mutex (profiling off)': { lock: 'async-mutex' },
   'await-lock (profiling off)': { lock: 'await-lock' },
 };
@@ -67,6 +68,7 @@ const NEEDS = {
   deadlock: (lib) => typeof lib.setDeadlockDetection === 'function',
   hold: (lib) => typeof lib.setHoldProfileFraction === 'function',
   metrics: (lib) => typeof lib.collectLockMetrics === 'function',
+  watch: (lib) => typeof lib.watchLocks === 'function',
 };
 
 /** Whether the build `lib` has everything `setting` sets (an older build, for --baseline). */

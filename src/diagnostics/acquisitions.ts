@@ -201,11 +201,16 @@ function startTicker(): void {
   diag.ticker.unref();
 }
 
+/** @internal How many holders of `l` have a record (an untracked exclusive one carries only its labels option). */
+export function trackedHolders(l: TrackedLock): number {
+  return (l._acq !== null && l._acq.tracked ? 1 : 0) + (l._sharedAcqs === null ? 0 : l._sharedAcqs.size);
+}
+
 /** @internal Drops the locks that have neither waiters nor tracked holders from the live list. */
 export function pruneLive(): void {
   for (let l = diag.live; l !== null; ) {
     const next = l._lnext;
-    if (l._head === null && (l._acq === null || !l._acq.tracked) && (l._sharedAcqs === null || l._sharedAcqs.size === 0)) leaveLive(l);
+    if (l._head === null && trackedHolders(l) === 0) leaveLive(l);
     l = next;
   }
 }

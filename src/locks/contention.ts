@@ -187,17 +187,19 @@ export abstract class ProfiledLock extends WaitQueue {
   }
 
   /**
-   * @internal The record a shared release of `weight` permits ends: its guard's record `own` (a record of its own,
-   * or an untracked one), or, released without a guard (`own` undefined: rUnlock(), Semaphore.release()) or through
-   * a guard whose record such a release already ended, the oldest listed record of that weight. Shared holders share
-   * one count, so which record ends is a convention; this one ends one record per release while any is listed, so
-   * that none outlives the holders.
+   * @internal A shared release of `weight` permits (an RWMutex reader, Semaphore permits) ends a record: its guard's
+   * `own` (a record of its own, or an untracked one), or, released without a guard (`own` undefined: rUnlock(),
+   * Semaphore.release()) or through a guard whose record such a release already ended, the oldest listed record of
+   * that weight. Shared holders share one count, so which record ends is a convention; this one ends one record per
+   * release while any is listed, so that none outlives the holders. `own` null: a guard without a record.
    */
-  _sharedRecord(own: Acquisition | undefined, weight: number): Acquisition | null {
+  _sharedReleased(own: Acquisition | null | undefined, weight: number): void {
+    if (own === null) return;
     const list = this._sharedAcqs;
-    if (own !== undefined && (!own.tracked || list === null || list.has(own))) return own;
-    if (list !== null) for (let a = list.head; a !== null; a = a.snext) if ((a.weight ?? 1) === weight) return a;
-    return null;
+    let ended: Acquisition | null = null;
+    if (own !== undefined && (!own.tracked || list === null || list.has(own))) ended = own;
+    else if (list !== null) for (let a = list.head; a !== null && ended === null; a = a.snext) if ((a.weight ?? 1) === weight) ended = a;
+    if (ended !== null) this._releasedAcq(ended);
   }
 
   /** @internal Queue a waiter; the promise settles when it is granted or aborted. */

@@ -146,10 +146,7 @@ export class RWMutex extends ProfiledLock {
    */
   _readUnlocked(acq: Acquisition | null | undefined, skip: Method): void {
     if (--this.#readers === 0) this.#session = (this.#session + 1) | 0;
-    if (acq !== null) {
-      const ended = this._sharedRecord(acq, 1);
-      if (ended !== null) this._releasedAcq(ended);
-    }
+    this._sharedReleased(acq, 1);
     const event = this._timed !== 0 || this._carry !== 0;
     const at = event ? this._releaseEvent(LEAF_RUNLOCK, skip, acq == null ? null : acq.own, 'read') : 0;
     if (this.#readers === 0) this.#admit(event, at);

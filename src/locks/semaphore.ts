@@ -130,12 +130,9 @@ export class Semaphore extends ProfiledLock {
     return bad === null ? holding(this.acquire(options), fn) : Promise.reject(bad);
   }
 
-  /** `acq`: the guard's record (null: none), or undefined: released without a guard (no labels; see _sharedRecord). */
+  /** `acq`: the guard's record (null: none), or undefined: released without a guard (no labels; see _sharedReleased). */
   #release(weight: number, acq: Acquisition | null | undefined, skip: Method): void {
-    if (acq !== null) {
-      const ended = this._sharedRecord(acq, weight);
-      if (ended !== null) this._releasedAcq(ended);
-    }
+    this._sharedReleased(acq, weight);
     this.#available += weight;
     const head = this._head;
     // an event when this release lets waiting end (see the top of this file), or carries waiting of aborted waiters

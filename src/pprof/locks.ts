@@ -6,7 +6,7 @@
 
 import { leafFrame, type Frame } from '../profile/stack.js';
 import { queryLocks, type LockState } from '../diagnostics/query.js';
-import { diag, OFF, STACKS } from '../diagnostics/acquisitions.js';
+import { diag, trackedHolders, OFF, STACKS } from '../diagnostics/acquisitions.js';
 import { epochNanos } from './proto.js';
 import { escapeLine } from './text.js';
 import { registerProfile, type ProfileSample, type ProfileSnapshot } from './registry.js';
@@ -91,11 +91,7 @@ export function registerLocksProfile(): void {
     text: dump,
     count: () => {
       let n = 0;
-      for (let l = diag.live; l !== null; l = l._lnext) {
-        if (l._head !== null) n++;
-        if (l._acq !== null && l._acq.tracked) n++;
-        if (l._sharedAcqs !== null) n += l._sharedAcqs.size;
-      }
+      for (let l = diag.live; l !== null; l = l._lnext) n += (l._head !== null ? 1 : 0) + trackedHolders(l);
       return n;
     },
     version: () => ++reads, // live: never the same as the last build (concurrent readers still share one)
