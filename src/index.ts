@@ -42,7 +42,7 @@ export {
 } from './pprof/registry.js';
 export { pprofHandler, pprofRouter, startPprofServer, type PprofRequestHandler, type PprofServerOptions } from './http/mount.js';
 export { collectLockMetrics, type LockMetricsOptions, type MetricsRegistry } from './exporters/prometheus.js';
-export { startProfilePush, type ProfilePush, type ProfilePushOptions } from './exporters/pyroscope.js';
+export { startProfilePush, type ProfilePush, type ProfilePushOptions, type ProfilePushStopOptions, type PushOutcome } from './exporters/pyroscope.js';
 export type { PprofOptions } from './http/endpoint.js';
 export { shareProfilesWithMainThread } from './cluster/peers.js';
 

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
 import { once } from 'node:events';
 import { Profile } from 'pprof-format';
-import { Mutex, pprofHandler, startPprofServer, setMutexProfileFraction } from '../src/index.js';
+import { Mutex, pprofHandler, startPprofServer, setMutexProfileFraction, configureProfiler } from '../src/index.js';
 import { recorders } from '../src/profile/recorder.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -261,6 +261,58 @@ describe('pprofHandler in process', () => {
     }
     server.close();
     setMutexProfileFraction(0);
+  });
+
+  test('?seconds=1 holds exactly what happened in its window, also for a lock that first contends inside it', async () => {
+    // Events come every few ms, the background drain resolves them every 100 ms, and some are still pending when
+    // the window ends: the sample is born inside the window, and changes after its end mark. The events in the
+    // window are known exactly by their sequence numbers, read from the marks the window makes.
+    let t = 1_000_000;
+    const previous = configureProfiler({ now: () => t });
+    setMutexProfileFraction(1);
+    const r = recorders.mutex;
+    const marks: Array<{ seq: number; pending: number }> = [];
+    const mark = r.mark;
+    r.mark = function (this: typeof r) {
+      const m = mark.call(this);
+      marks.push({ seq: m.seq, pending: this.pending() });
+      return m;
+    };
+    const server = await startPprofServer({ port: 0 });
+    try {
+      const port = (server.address() as { port: number }).port;
+      let done = false;
+      const reply = request(port, 'GET', '/debug/pprof/mutex?seconds=1').finally(() => (done = true));
+      while (marks.length === 0) await new Promise((resolve) => setTimeout(resolve, 1));
+      const mu = new Mutex({ name: 'first-in-window' });
+      const events: Array<{ seq: number; delay: number }> = [];
+      for (let i = 1; !done; i++) {
+        await mu.lock();
+        const w = mu.lock();
+        t += i * 1000;
+        mu.unlock();
+        events.push({ seq: r.seqNow(), delay: i * 1000 });
+        (await w)[Symbol.dispose]();
+        await new Promise((resolve) => setTimeout(resolve, i % 3)); // the drain and the window's timer get their turns
+      }
+      const { status, body } = await reply;
+      expect(status).toBe(200);
+      const [start, end] = marks;
+      const inside = events.filter((e) => e.seq > start.seq && e.seq <= end.seq);
+      expect(inside.length).toBeGreaterThan(50);
+      expect(events.length).toBeGreaterThan(inside.length); // some came after the window ended
+      expect(end.pending).toBeGreaterThan(0); // and some were still pending when it did
+      const p = decode(body);
+      const str = (i: unknown): string => p.stringTable.strings[Number(i)];
+      const mine = p.sample.filter((x) => x.label.some((l) => str(l.key) === 'lock' && str(l.str) === 'first-in-window'));
+      expect(mine.reduce((n, x) => n + Number(x.value[0]), 0)).toBe(inside.length);
+      expect(mine.reduce((n, x) => n + Number(x.value[1]), 0)).toBe(inside.reduce((n, e) => n + e.delay, 0));
+    } finally {
+      r.mark = mark;
+      server.close();
+      configureProfiler({ now: previous.now });
+      setMutexProfileFraction(0);
+    }
   });
 
   test('close() of the standalone server ends pending deltas (503) instead of waiting for them', async () => {

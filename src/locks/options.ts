@@ -4,6 +4,9 @@ import { labelSetOf, type LabelSet } from '../profile/labels.js';
 import type { Task } from '../diagnostics/acquisitions.js';
 import { runAs } from '../diagnostics/deadlock.js';
 import type { GuardState } from './waitqueue.js';
+import { describeValue } from '../check.js';
+
+export { describeValue };
 
 /** Options accepted by `lock()`, `rLock()`, `withLock()` and `withRLock()`. */
 export interface LockOptions {
@@ -34,13 +37,6 @@ export interface Guard extends Disposable {
   [Symbol.dispose](): void;
 }
 
-/** @internal */
-export function describeValue(v: unknown): string {
-  if (v === null) return 'null';
-  if (typeof v === 'string') return JSON.stringify(v.length > 40 ? v.slice(0, 40) + '…' : v);
-  if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint') return `${typeof v} ${String(v)}`;
-  return typeof v;
-}
 
 /** @internal The constructor's options: returns the lock's name. */
 export function checkLockOptions(options: unknown, kind: string): string {

@@ -33,13 +33,20 @@
 // recorder keeps an undo log while any window is open: the first change to a sample after a window's start logs
 // the sample's values before it. valuesAt(mark) reads the values at the mark back from the log: windows opened
 // together share what they can, and memory follows what changed, not the profile's size.
+// A mark is a sequence number: the value of a sample at mark m is the sum of its events numbered ≤ m. Events are
+// applied in sequence order, whenever a drain or a reader gets to them, so:
+//   - a sample born after m (its first event is numbered > m) is 0 at m, whatever the log says of it: its log
+//     records hold values at later marks (an event still pending when a later window ended is applied, and
+//     logged, after that window's mark);
+//   - for a sample born at or before m, the first log record numbered > m holds its value at m, and with no such
+//     record its current value is the value at m: apply() logs the first change after every open mark.
 // ─────────────────────────────────────────────────────────────────────────────────────────────────────────────
 
 import { shared } from '../shared.js';
 import { capture, resolve, leafFrame, syntheticFrame, setMaxDepth, getMaxDepth, type Captured, type Frame } from './stack.js';
 import { eventLabels, labelSet, type LabelSet } from './labels.js';
 import { sampling, redraw } from './sampling.js';
-import { Slicer, nextTurn } from './slice.js';
+import { Slicer, nextTurn, sliceClock } from './slice.js';
 
 const PENDING = 4096;
 /** Label keys seen with more distinct values than this (or than maxEntries/16) are dropped first under pressure. */
@@ -178,11 +185,14 @@ export class Recorder {
     this.apply(p);
   }
 
-  /** @internal Resolves pending events until none is left or `deadline` (performance.now() ms) has passed. */
-  drain(deadline = Infinity): boolean {
-    for (let n = 1; this.size > 0; n++) {
+  /**
+   * @internal Resolves pending events, oldest first, until none is left, `max` are resolved, or `deadline`
+   * (sliceClock ms) has passed. Returns whether none is left.
+   */
+  drain(deadline = Infinity, max = Infinity): boolean {
+    for (let n = 1; this.size > 0 && n <= max; n++) {
       this.applyOldest();
-      if ((n & 7) === 0 && performance.now() >= deadline) break;
+      if ((n & 7) === 0 && sliceClock.now() >= deadline) break;
     }
     return this.size === 0;
   }
@@ -299,6 +309,25 @@ export class Recorder {
     return kept.length === 0 ? null : labelSet(kept);
   }
 
+  /**
+   * @internal Forgets every sample and pending event: a clean slate for tests. Sequence numbers go on (a reader
+   * never mistakes the new profile for the old one). Throws, changing nothing, while a window or snapshot is open.
+   */
+  reset(): void {
+    if (this.marks.length > 0) throw new Error('mutexprof: a profile cannot be reset while a window or a snapshot is open on it');
+    this.entries.length = 0;
+    this.stacks.clear();
+    this.overflows.clear();
+    this.cardinality.clear();
+    this.dropped.clear();
+    this.reduced = this.unlabeled = this.overflowed = 0;
+    this.ring.fill(undefined);
+    this.head = this.size = 0;
+    this.applied = this.seq;
+    this.log = [];
+    this.latest = -1;
+  }
+
   /** Distinct samples, once what is pending is resolved (synchronously: readers that may meet a burst await settleAll() first). */
   count(): number {
     this.drain();
@@ -391,6 +420,7 @@ export class Recorder {
       const i = log[r];
       if (i >= n || seen[i] === 1) continue;
       seen[i] = 1;
+      if (this.entries[i].born > m.seq) continue; // born after m: 0 at m (see "Windows" above)
       count[i] = log[r + 1];
       delay[i] = log[r + 2];
     }
@@ -426,7 +456,7 @@ function drainSoon(): void {
 /** A turn of the drain: resolves for at most DRAIN_SLICE_MS, then yields (to the next turn) if anything is left. */
 function drainSlice(): void {
   settings.drainScheduled = settings.drainSoon = false;
-  const deadline = performance.now() + DRAIN_SLICE_MS;
+  const deadline = sliceClock.now() + DRAIN_SLICE_MS;
   for (const r of Object.values(recorders)) {
     if (!r.drain(deadline)) {
       drainSoon();
@@ -438,7 +468,7 @@ function drainSlice(): void {
 /** @internal Waits (yielding to the event loop) until every event before `m` is resolved. */
 export async function settle(r: Recorder, m: Mark): Promise<void> {
   while (!r.settled(m)) {
-    r.drain(performance.now() + DRAIN_SLICE_MS);
+    r.drain(sliceClock.now() + DRAIN_SLICE_MS);
     if (!r.settled(m)) await nextTurn();
   }
 }
@@ -448,7 +478,7 @@ export async function settle(r: Recorder, m: Mark): Promise<void> {
  * first, so that count() (which resolves what is still pending, synchronously) finds nothing left to do.
  */
 export async function settleAll(): Promise<void> {
-  for (const r of Object.values(recorders)) while (!r.drain(performance.now() + DRAIN_SLICE_MS)) await nextTurn();
+  for (const r of Object.values(recorders)) while (!r.drain(sliceClock.now() + DRAIN_SLICE_MS)) await nextTurn();
 }
 
 /** @internal Resolves everything pending now, synchronously. */
