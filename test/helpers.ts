@@ -100,3 +100,23 @@ export function goBinary(): string | null {
   }
   return null;
 }
+
+/**
+ * Collects the process warnings emitted while `fn` runs instead of printing them (the test output stays clean):
+ * every other 'warning' listener, Node's printer among them, is set aside meanwhile.
+ */
+export async function captureWarnings<T>(fn: () => T | Promise<T>): Promise<{ result: T; warnings: Array<Error & { code?: string; detail?: string }> }> {
+  const others = process.listeners('warning');
+  const warnings: Array<Error & { code?: string; detail?: string }> = [];
+  const collect = (w: Error): void => void warnings.push(w);
+  process.removeAllListeners('warning');
+  process.on('warning', collect);
+  try {
+    const result = await fn();
+    await new Promise((r) => setImmediate(r)); // warnings are emitted on the next tick
+    return { result, warnings };
+  } finally {
+    process.off('warning', collect);
+    for (const l of others) process.on('warning', l);
+  }
+}

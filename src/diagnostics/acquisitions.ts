@@ -41,17 +41,30 @@ export interface TrackedLock {
   _sharedAcqs: SharedHolders | null;
   /** the waiters, oldest first */
   _head: { next: unknown; _acq: Acquisition | null; _since: number; _read: boolean } | null;
+  /** grants and releases of tracked acquisitions so far: a deadlock is a state in which it stops moving */
+  _moves: number;
 }
 
-/** @internal A task, for deadlock detection (src/diagnostics/deadlock.ts): an async context's acquisitions. */
+/** @internal A task, for deadlock detection (src/diagnostics/deadlock.ts): one flow of async code and its acquisitions. */
 export interface Task {
   readonly id: number;
   /** what it holds: a lock or two (an array: a Set's hashing cost more than the scan of so few) */
   readonly held: Acquisition[];
   /** the acquisition it is waiting for, if any */
   waiting: Acquisition | null;
-  /** the execution (async_hooks id) that entered it into its context, or -1 for a task scoped by run() */
-  readonly origin: number;
+  /** the token its flow carries now (see "Tasks" in deadlock.ts): a context with an older one is another flow */
+  token: number;
+  /** the synchronous run in which its flow last acquired: a second acquisition in that run is another flow */
+  turn: number;
+  /** whether its current token can only be its own flow's (or what that flow started): see "Tasks" in deadlock.ts */
+  sure: boolean;
+  /**
+   * the run of acquisitions surely made by one flow that its latest one belongs to: lock order is learnt between
+   * acquisitions of one lineage only (see "Tasks" in deadlock.ts)
+   */
+  lineage: number;
+  /** granted, and its flow not resumed yet: it cannot be the code that calls now */
+  suspended: boolean;
 }
 
 /**
@@ -75,6 +88,8 @@ export interface Acquisition {
   /** the lock() call's stack, when tracking 'stacks' or the hold profile follows it */
   readonly stack: Captured | null;
   readonly task: Task | null;
+  /** its task's lineage when it was made (deadlock detection), 0 without a task */
+  readonly lineage: number;
   /** the hold profile's weight for it (its fraction when drawn), 0 when not followed */
   readonly holdWeight: number;
   /** a Semaphore's permits, else undefined */

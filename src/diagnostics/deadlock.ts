@@ -1,30 +1,50 @@
 // Async deadlock detection by async context, as go-deadlock and Linux's lockdep do it for threads.
 //
-// A task is an async context (AsyncLocalStorage): the acquisitions it holds and the one it waits for. withLock
-// and withRLock run their function as the task that holds the lock (AsyncLocalStorage.run, precisely scoped).
-// lock() and rLock() outside them mark the rest of the caller's context with a task (enterWith), which later
-// code of the same flow finds after its next await. enterWith marks the whole synchronous run it happens in, and
-// that run may be shared: the prefixes of sibling async calls started together (Promise.all over a map), the
-// requests of one keep-alive connection, the ticks of one setInterval. So a task found in the context counts only
-// in another execution than the one that made it (async_hooks.executionAsyncId differs), and only while it holds
-// or waits for something; otherwise the caller gets a task of its own.
-// Work a holder starts without awaiting (a detached setImmediate, an event handler) inherits its context and so
-// counts as the holder: lock() there on a lock the holder holds is reported as re-entry — a deadlock if the
-// holder awaits that work. Start such work with `detachedTask(fn)` to make it a task of its own.
-//
-// Three findings:
-//   re-entry     lock() on a lock the caller's task holds, in a way that can never be granted;
-//   cycle        the new wait closes a cycle in the wait-for graph (task → the tasks holding, or queued ahead
-//                for, the lock it waits for), of any length;
-//   inversion    A taken before B in one place and B before A in another, even if they never ran at once: a
-//                potential deadlock, reported once per pair of locks with both acquisition stacks, never thrown.
-// 'warn' reports them (channel `mutexprof:deadlock`, and process.emitWarning code MUTEXPROF_DEADLOCK) and the
-// call proceeds; 'throw' rejects the lock() that would close a cycle or re-enter, at once, with DeadlockError,
-// and changes nothing for any other waiter or holder. Independent tasks that merely contend form no cycle.
+// ─── Tasks ──────────────────────────────────────────────────────────────────────────────────────────────────
+// A task is one flow of async code and what it holds and waits for. withLock, withRLock, withPermit and
+// detachedTask run their function as a task (AsyncLocalStorage.run: everything the function does, across awaits,
+// is that task). lock(), rLock() and acquire() outside them mark the rest of the caller's flow with its task
+// (enterWith), and later code of the flow finds it after its next await. That mark is the only way a library can
+// follow a flow through awaits, and it is not exact: everything that captures the context after the mark carries
+// it — the caller of an async function that goes on without awaiting it, siblings started by the same synchronous
+// loop (Promise.all over a map) that await before they lock, work the holder starts and does not await. So a
+// context names a task only while it is plausibly that task's own flow:
+//   token      every acquisition by the task's flow marks its context anew with the next token: a context carrying an
+//              older token was captured before the flow's last acquisition, by code that has gone its own way since;
+//   turn       a second acquisition in the synchronous run (turn) in which the task last acquired is another flow
+//              (the next sibling of a Promise.all over a map, the caller after the callee's first lock());
+//   waiting    a task that waits for a lock, or was granted one and has not resumed yet, is not the code that calls;
+//   idle       a task that holds nothing has nothing to be confused with: the caller gets a task of its own.
+// A mark is *sure* when only the task's own flow (and what it starts from there) can carry it: made inside a scope,
+// made by code that uses the task's guard (`using` reads Symbol.dispose where it is declared; only the holder of
+// the guard can), or made in the flow's resumption right after a grant (the microtask that runs it sits between two
+// markers that the grant queues: "resumeAs"). The mark of a flow's first lock() is not sure: the caller that goes on
+// and the siblings after it carry it too. An acquisition made on a sure mark continues its task's *lineage*; one made
+// on a mark that is not sure may be another flow's, and starts a new lineage. Lock order is learnt only between
+// acquisitions of one lineage; re-entries and cycles, on any mark, are confirmed by how long they last (below).
+// Where a context still names the wrong flow, the two are one task for a while: `using`, withLock, or a lock()
+// right after the last grant keep a flow's marks sure.
 
-import { AsyncLocalStorage, executionAsyncId } from 'node:async_hooks';
+// ─── Findings ───────────────────────────────────────────────────────────────────────────────────────────────
+//   re-entry   lock() on a lock the caller's task holds, in a way that can never be granted;
+//   cycle      the new wait closes a cycle in the wait-for graph (task → the tasks holding, or queued ahead for,
+//              the lock it waits for), of any length;
+//   inversion  A taken before B in one place and B before A in another, even if they never ran at once: a
+//              potential deadlock, reported once per pair of locks with both acquisition stacks, never thrown.
+// A re-entry or a cycle is a deadlock only if it lasts: every flow on it waits forever, so none of its locks is
+// granted or released again. A wait that closes one is reported once it has lasted `confirmMs` (default 1000)
+// with no grant or release on any lock of the cycle (it is looked at again if one moved and the cycle still holds).
+// That is what tells a deadlock from two flows that one context took for one task: there the real holder goes
+// on and releases. 'warn' reports (channel `mutexprof:deadlock`, and process.emitWarning code MUTEXPROF_DEADLOCK)
+// and the wait goes on as it would; 'throw' then rejects that wait with DeadlockError (it leaves the queue, as an
+// aborted wait does), and changes nothing for any other waiter or holder. Independent tasks that merely contend
+// form no cycle.
+
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { channel } from 'node:diagnostics_channel';
+import { setTimeout as realTimeout, clearTimeout as clearRealTimeout } from 'node:timers';
 import { shared } from '../shared.js';
+import { checkOptionsObject, checkTimerMs } from '../check.js';
 import { capture, resolve, type Captured, type Frame } from '../profile/stack.js';
 import { diag, reactivate, lockId, type Acquisition, type LockMode, type Task, type TrackedLock } from './acquisitions.js';
 
@@ -41,7 +61,7 @@ export interface DeadlockLink {
   readonly holderStack: readonly Frame[] | null;
 }
 
-/** What `lock()` rejects with when it would deadlock, in setDeadlockDetection('throw'). */
+/** What a wait rejects with when it deadlocks, in setDeadlockDetection('throw'). */
 export class DeadlockError extends Error {
   readonly code = 'ERR_MUTEXPROF_DEADLOCK';
   /** the locks of the cycle, starting with the one the rejected call asked for */
@@ -63,66 +83,208 @@ export interface DeadlockReport {
   readonly stacks: ReadonlyArray<readonly Frame[]>;
 }
 
+/** Options of setDeadlockDetection. */
+export interface DeadlockOptions {
+  /**
+   * How long a re-entry or a wait cycle must last, with no lock of it granted or released, before it is reported
+   * (and in 'throw', its wait rejected), in ms. Default 1000.
+   */
+  confirmMs?: number;
+}
+
+type Mode = 'off' | 'warn' | 'throw';
+
 const deadlockChannel = channel('mutexprof:deadlock');
 const MAX_ORDER_EDGES = 10_000;
 
+/** What a context holds: a task, and the token its flow carried when it was marked (see "Tasks" above). */
+interface Cell {
+  readonly task: Task;
+  readonly token: number;
+}
+
+/** A mark's context: the next token of `task`, of the sureness given. */
+function marked(task: Task, sure: boolean): Cell {
+  task.token = order.nextToken++;
+  task.sure = sure;
+  return { task, token: task.token };
+}
+
+/** A wait that closes a cycle (or can never be granted), watched until it is confirmed or resolved. */
+interface Suspect {
+  readonly task: Task;
+  /** the wait, once queued */
+  acq: Acquisition | null;
+  /** the lock() call's stack, for the report */
+  readonly here: Captured;
+  /** 'throw': aborts the wait (with the DeadlockError as its reason) */
+  readonly abort: AbortController | null;
+  /** the locks it is stuck on now, or null once it could resolve */
+  readonly stuck: (acq: Acquisition) => TrackedLock[] | null;
+  /** the finding, once confirmed */
+  readonly finding: (locks: TrackedLock[], acq: Acquisition) => { kind: 'reentry' | 'cycle'; message: string; cycle: DeadlockLink[] };
+  /** the locks it was stuck on, and their grants and releases, when last looked at */
+  locks: TrackedLock[];
+  moves: number;
+  timer: ReturnType<typeof realTimeout> | null;
+}
+
 interface Order {
-  readonly tasks: AsyncLocalStorage<Task>;
+  readonly tasks: AsyncLocalStorage<Cell>;
   nextTask: number;
+  /** tokens are unique in the process: a scope gives its caller's mark back without reviving any other */
+  nextToken: number;
+  /** the current synchronous run (see "Tasks"): bumped by a microtask once a task acquires in it */
+  turn: number;
+  bumping: boolean;
+  /** the task whose flow is resuming now, right after a grant (between resumeAs' two markers) */
+  resuming: Task | null;
+  confirmMs: number;
+  readonly suspects: Set<Suspect>;
   /** lock id → lock id → where the second was taken while holding the first */
   readonly edges: Map<number, Map<number, Captured>>;
   edgeCount: number;
   readonly reported: Set<string>;
 }
 
-const order = shared<Order>('deadlock', () => ({ tasks: new AsyncLocalStorage<Task>(), nextTask: 1, edges: new Map(), edgeCount: 0, reported: new Set() }));
+const order = shared<Order>('deadlock', () => ({
+  tasks: new AsyncLocalStorage<Cell>(),
+  nextTask: 1,
+  nextToken: 1,
+  turn: 1,
+  bumping: false,
+  resuming: null,
+  confirmMs: 1000,
+  suspects: new Set(),
+  edges: new Map(),
+  edgeCount: 0,
+  reported: new Set(),
+}));
 
-/** Turns deadlock detection on (turning on the lock tracking it needs) or off; returns the previous mode. */
-export function setDeadlockDetection(mode: 'off' | 'warn' | 'throw'): 'off' | 'warn' | 'throw' {
+/**
+ * Turns deadlock detection on (turning on the lock tracking it needs) or off; returns the previous mode. Bad input
+ * throws and changes nothing.
+ */
+export function setDeadlockDetection(mode: Mode, options?: DeadlockOptions): Mode {
   const modes = ['off', 'warn', 'throw'] as const;
   const previous = modes[diag.deadlock];
   const i = modes.indexOf(mode);
   if (i < 0) throw new TypeError(`mutexprof: setDeadlockDetection(mode): mode must be 'off', 'warn' or 'throw', got ${typeof mode === 'string' ? JSON.stringify(mode) : typeof mode}`);
+  const confirmMs = checkTimerMs('setDeadlockDetection', 'confirmMs', checkOptionsObject<DeadlockOptions>('setDeadlockDetection', options)?.confirmMs, 1000);
   diag.deadlock = i;
-  // Off: the task store lets go of the process, or its promise hooks (Node < 22: one per promise) would cost the
-  // service as much as detection itself did. Tasks start afresh if it is turned on again.
-  if (i === 0) order.tasks.disable();
+  order.confirmMs = confirmMs;
+  if (i === 0) {
+    // Off: forget every task and suspect, and let the task store go (on Node < 24 its promise hooks, one per
+    // promise of the process, would cost the service as much as detection did). Tasks start afresh if it is on again.
+    for (const s of order.suspects) if (s.timer !== null) clearRealTimeout(s.timer);
+    order.suspects.clear();
+    order.tasks.disable();
+  }
   reactivate();
   return previous;
 }
 
-/** `origin`: the execution that entered it with enterWith, or SCOPED for a task run() scopes. */
-function newTask(origin: number): Task {
-  return { id: order.nextTask++, held: [], waiting: null, origin };
+function newTask(): Task {
+  return { id: order.nextTask++, held: [], waiting: null, token: 0, turn: 0, sure: false, lineage: order.nextToken++, suspended: false };
 }
 
-const SCOPED = -1;
+/** The current synchronous run: a microtask ends it once something in it has acquired. */
+function turnNow(): number {
+  if (!order.bumping) {
+    order.bumping = true;
+    queueMicrotask(bump);
+  }
+  return order.turn;
+}
 
-/** The context's task, if it is the caller's (see the top of this file), else null. */
+function bump(): void {
+  order.turn++;
+  order.bumping = false;
+}
+
+/** The task the context names, if it is plausibly its flow's own (see "Tasks" above), else null. */
 function contextTask(): Task | null {
-  const t = order.tasks.getStore();
-  if (t === undefined) return null;
-  if (t.origin === SCOPED) return t;
-  return t.origin !== executionAsyncId() && (t.held.length > 0 || t.waiting !== null) ? t : null;
+  const c = order.tasks.getStore();
+  if (c === undefined) return null;
+  const t = c.task;
+  return c.token === t.token && t.waiting === null && !t.suspended && t.held.length > 0 ? t : null;
 }
 
-/** @internal The caller's task for a lock() outside withLock: the context's, or a new one entered into it. */
+/**
+ * The task of a flow that acquires now: the context's, or a new one. Where this call is not surely the flow of the
+ * task's last acquisition, it starts a new lineage (lock order is not learnt across lineages).
+ */
+function acquiring(): { task: Task; sure: boolean } {
+  const now = turnNow();
+  let t = contextTask();
+  let sure = false;
+  if (t === null || t.turn === now) t = newTask(); // the mark of a first lock() reaches whatever runs after it in this run
+  else if (t.sure || order.resuming === t) sure = true;
+  else t.lineage = order.nextToken++;
+  t.turn = now;
+  return { task: t, sure };
+}
+
+/** @internal The caller's task for lock(), rLock(), acquire() and try*() outside a scope: its context is marked. */
 export function taskOfCaller(): Task {
-  const t = contextTask();
-  if (t !== null) return t;
-  const fresh = newTask(executionAsyncId());
-  order.tasks.enterWith(fresh);
-  return fresh;
+  const { task, sure } = acquiring();
+  order.tasks.enterWith(marked(task, sure));
+  return task;
 }
 
-/** @internal The task withLock runs its function as: the caller's, or a new one. */
+/** @internal The task withLock, withRLock and withPermit run their function as (runAs, which marks it): the caller's, or a new one. */
 export function taskForScope(): Task {
-  return contextTask() ?? newTask(SCOPED);
+  return acquiring().task;
 }
 
-/** @internal Runs fn as `task` (withLock's function). */
-export function runAs<T>(task: Task, fn: () => T): T {
-  return order.tasks.run(task, fn);
+/**
+ * @internal Runs fn as `task` (a scope's function), with a sure mark of its own; `end()` once fn has settled gives
+ * the caller's mark back (marks made inside the scope, and carried by work it started, are stale from then on).
+ */
+export function runAs<T>(task: Task, fn: () => T): { result: T; end: () => void } {
+  const [token, sure] = [task.token, task.sure];
+  const result = order.tasks.run(marked(task, true), fn);
+  return {
+    result,
+    end: () => {
+      task.token = token;
+      task.sure = sure;
+    },
+  };
+}
+
+/** @internal `task` was granted: its flow resumes between two markers (see "Tasks"), and `grant` resolves its wait. */
+export function resumeAs(task: Task, grant: () => void): void {
+  task.suspended = true;
+  queueMicrotask(() => {
+    task.suspended = false;
+    order.resuming = task;
+  });
+  grant();
+  queueMicrotask(() => {
+    if (order.resuming === task) order.resuming = null;
+  });
+}
+
+/** @internal A promise of `value`, resolved for `task` as resumeAs does (a lock taken at once, under detection). */
+export function resolvedAs<T>(task: Task, value: T): Promise<T> {
+  task.suspended = true;
+  return new Promise<T>((resolve) => queueMicrotask(() => resumeAs(task, () => resolve(value))));
+}
+
+/**
+ * @internal The guard of acquisition `a` is being used (`using` reads its Symbol.dispose where it is declared): only
+ * the flow that holds the guard gets here, so its context gets a sure mark, of that acquisition's lineage.
+ */
+export function guardUsed(a: Acquisition): void {
+  if (diag.deadlock === 0 || a.task === null) return;
+  a.task.lineage = a.lineage; // the holder of the guard is the flow that made this acquisition
+  order.tasks.enterWith(marked(a.task, true));
+}
+
+/** @internal The task the context names, stale or not: whose record a guardless shared release ends first. */
+export function taskOfReleaser(): Task | null {
+  return order.tasks.getStore()?.task ?? null;
 }
 
 /**
@@ -132,7 +294,7 @@ export function runAs<T>(task: Task, fn: () => T): T {
  */
 export function detachedTask<T>(fn: () => T): T {
   if (typeof fn !== 'function') throw new TypeError(`mutexprof: detachedTask(fn): fn must be a function, got ${typeof fn}`);
-  return order.tasks.run(newTask(SCOPED), fn);
+  return order.tasks.run(marked(newTask(), true), fn);
 }
 
 /** The tasks a waiter of `lock` (mode `mode`, queued after `upTo` if given, else last) waits for. */
@@ -150,8 +312,38 @@ function blockers(lock: TrackedLock, mode: LockMode, upTo: Acquisition | null): 
   return out;
 }
 
+/** The locks of a cycle that `task`'s wait for `lock` (`mode`; `upTo`: the wait, once queued) closes now, or null. */
+function cycleOf(task: Task, lock: TrackedLock, mode: LockMode, upTo: Acquisition | null): TrackedLock[] | null {
+  // A task that holds nothing closes no cycle: nobody can be waiting for it (a waiter behind it in a queue waits
+  // for it, but it does not wait for that one). Most waits end here, before any search.
+  if (task.held.length === 0) return null;
+  // Depth-first over the wait-for graph, remembering the path of locks. Each lock is scanned once: a task that
+  // waits for a lock already scanned is blocked by tasks of that scan (holders, or waiters ahead of it), so the
+  // search is linear in the waiters, not quadratic in one lock's queue.
+  const path: TrackedLock[] = [lock];
+  const seen = new Set<Task>();
+  const scanned = new Set<TrackedLock>([lock]);
+  const search = (l: TrackedLock, m: LockMode, ahead: Acquisition | null): boolean => {
+    for (const b of blockers(l, m, ahead)) {
+      if (b === task) return true;
+      if (seen.has(b)) continue;
+      seen.add(b);
+      const w = b.waiting;
+      if (w === null || scanned.has(w.lock)) continue;
+      scanned.add(w.lock);
+      path.push(w.lock);
+      if (search(w.lock, w.mode, w)) return true;
+      path.pop();
+    }
+    return false;
+  };
+  return search(lock, mode, upTo) ? path : null;
+}
+
+const lockLabel = (l: TrackedLock): Record<string, string> => (l.name === '' ? {} : { lock: l.name });
+
 function linkOf(a: Acquisition): DeadlockLink {
-  const labels: Record<string, string> = a.lock.name === '' ? {} : { lock: a.lock.name };
+  const labels = lockLabel(a.lock);
   if (a.labels !== null) for (const [k, v] of a.labels.pairs) labels[k] = v;
   return {
     lock: a.lock.name,
@@ -180,47 +372,83 @@ function blocking(l: TrackedLock): Acquisition | null {
   return l._head?._acq ?? null;
 }
 
-/**
- * @internal A task is about to wait for `lock`: if that closes a cycle (re-entry is a cycle of one), report it,
- * and in 'throw' mode return the error to reject with (nothing has changed yet). `skip` is the lock() method.
- */
-export function checkWait(task: Task, lock: TrackedLock, mode: LockMode, skip: (...args: never[]) => unknown): DeadlockError | null {
-  // A task that holds nothing closes no cycle: nobody can be waiting for it (a waiter behind it in a queue waits
-  // for it, but it does not wait for that one). Most waits end here, before any search.
-  if (task.held.length === 0) return null;
-  // Depth-first over the wait-for graph, remembering the path of locks. Each lock is scanned once: a task that
-  // waits for a lock already scanned is blocked by tasks of that scan (holders, or waiters ahead of it), so the
-  // search is linear in the waiters, not quadratic in one lock's queue.
-  const path: TrackedLock[] = [lock];
-  const seen = new Set<Task>();
-  const scanned = new Set<TrackedLock>([lock]);
-  const search = (l: TrackedLock, m: LockMode, upTo: Acquisition | null): boolean => {
-    for (const b of blockers(l, m, upTo)) {
-      if (b === task) return true;
-      if (seen.has(b)) continue;
-      seen.add(b);
-      const w = b.waiting;
-      if (w === null || scanned.has(w.lock)) continue;
-      scanned.add(w.lock);
-      const next = w.lock;
-      path.push(next);
-      if (search(next, w.mode, w)) return true;
-      path.pop();
-    }
-    return false;
+const movesOf = (locks: readonly TrackedLock[]): number => locks.reduce((n, l) => n + l._moves, 0);
+
+function suspect(task: Task, skip: (...args: never[]) => unknown, signal: AbortSignal | undefined, locks: TrackedLock[], stuck: Suspect['stuck'], finding: Suspect['finding']): { signal: AbortSignal | undefined; suspect: Suspect } {
+  const abort = diag.deadlock === 2 ? new AbortController() : null;
+  const s: Suspect = { task, acq: null, here: capture(skip, 1), abort, stuck, finding, locks, moves: movesOf(locks), timer: null };
+  return { signal: abort === null ? signal : signal === undefined ? abort.signal : AbortSignal.any([signal, abort.signal]), suspect: s };
+}
+
+function cycleFinding(task: Task): Suspect['finding'] {
+  return (path, a) => {
+    const lock = a.lock;
+    const call = a.mode === 'shared' ? 'rLock' : 'lock';
+    const reentry = path.length === 1 && holds(task, lock);
+    const message = reentry
+      ? `mutexprof: deadlock: ${call}() of ${describe(lock)} in an async context that already holds it (re-entry): it can never be granted`
+      : `mutexprof: deadlock: ${call}() of ${describe(lock)} closes a wait cycle: ${[...path, lock].map(describe).join(' → ')}`;
+    const cycle = path.map((l): DeadlockLink => {
+      const b = blocking(l);
+      return b !== null ? linkOf(b) : { lock: l.name, kind: l._kind(), mode: 'exclusive', holderLabels: lockLabel(l), holderStack: null };
+    });
+    return { kind: reentry ? 'reentry' : 'cycle', message, cycle };
   };
-  if (!search(lock, mode, null)) return null;
-  const links = path.map((l): DeadlockLink => {
-    const a = blocking(l);
-    return a !== null ? linkOf(a) : { lock: l.name, kind: l._kind(), mode: 'exclusive', holderLabels: l.name === '' ? {} : { lock: l.name }, holderStack: null };
-  });
-  const reentry = path.length === 1 && holds(task, lock);
-  const message = reentry
-    ? `mutexprof: deadlock: ${mode === 'shared' ? 'rLock' : 'lock'}() of ${describe(lock)} in an async context that already holds it (re-entry): it can never be granted`
-    : `mutexprof: deadlock: ${mode === 'shared' ? 'rLock' : 'lock'}() of ${describe(lock)} would close a wait cycle: ${[...path, lock].map(describe).join(' → ')}`;
-  const here = resolve(capture(skip, 1), lock._leafFor(mode));
-  report({ kind: reentry ? 'reentry' : 'cycle', message, cycle: links, stacks: [here] });
-  return diag.deadlock === 2 ? new DeadlockError(message, links) : null;
+}
+
+/**
+ * @internal A task is about to wait for `lock` (`mode`). If the wait closes a cycle (re-entry is a cycle of one),
+ * it is a suspect: watchSuspect() follows it once queued, and it is confirmed or cleared later (see "Findings"
+ * above). Returns the signal to wait with: in 'throw' mode, one that aborts with the DeadlockError (and with the
+ * caller's `signal`, if any).
+ */
+export function checkWait(task: Task, lock: TrackedLock, mode: LockMode, skip: (...args: never[]) => unknown, signal: AbortSignal | undefined): { signal: AbortSignal | undefined; suspect: Suspect | null } {
+  const path = cycleOf(task, lock, mode, null);
+  if (path === null) return { signal, suspect: null };
+  return suspect(task, skip, signal, path, (a) => cycleOf(task, a.lock, a.mode, a), cycleFinding(task));
+}
+
+/**
+ * @internal A wait that can never be granted, found by the lock itself (a Semaphore asked for more permits than it
+ * leaves its own holder): a suspect like a cycle's, stuck while `stuck()` is true.
+ */
+export function checkSelf(task: Task, lock: TrackedLock, what: string, skip: (...args: never[]) => unknown, signal: AbortSignal | undefined, stuck: () => boolean): { signal: AbortSignal | undefined; suspect: Suspect } {
+  return suspect(task, skip, signal, [lock], () => (stuck() ? [lock] : null), () => ({
+    kind: 'reentry',
+    message: `mutexprof: deadlock: ${what}`,
+    cycle: [{ lock: lock.name, kind: lock._kind(), mode: 'shared', holderLabels: lockLabel(lock), holderStack: null }],
+  }));
+}
+
+/** @internal The suspect's wait is queued now as `acq`: watch it. */
+export function watchSuspect(s: Suspect, acq: Acquisition): void {
+  s.acq = acq;
+  order.suspects.add(s);
+  s.timer = realTimeout(() => confirm(s), order.confirmMs);
+}
+
+/** A suspect's time is up: report it if it is still stuck and nothing it is stuck on moved; look again if it moved. */
+function confirm(s: Suspect): void {
+  s.timer = null;
+  const a = s.acq!;
+  const locks = diag.deadlock !== 0 && a.state === 'waiting' && s.task.waiting === a ? s.stuck(a) : null;
+  if (locks === null) return void order.suspects.delete(s);
+  const moves = movesOf(locks);
+  if (moves !== s.moves) return watchAgain(s, locks);
+  order.suspects.delete(s);
+  const { kind, message, cycle } = s.finding(locks, a);
+  report({ kind, message, cycle, stacks: [resolve(s.here, a.lock._leafFor(a.mode))] });
+  s.abort?.abort(new DeadlockError(message, cycle));
+  // Other suspects on these locks may be the same deadlock seen from another wait: what this report's rejection
+  // releases may resolve them, so they are given another confirmMs (one rejection per deadlock in 'throw').
+  for (const o of order.suspects) if (o.locks.some((l) => locks.includes(l))) watchAgain(o, o.locks);
+}
+
+function watchAgain(s: Suspect, locks: TrackedLock[]): void {
+  if (s.timer !== null) clearRealTimeout(s.timer);
+  s.locks = locks;
+  s.moves = movesOf(locks);
+  s.timer = realTimeout(() => confirm(s), order.confirmMs);
 }
 
 /**
@@ -232,7 +460,7 @@ export function noteOrder(task: Task, lock: TrackedLock, skip: (...args: never[]
   const to = lockId(lock);
   let here: Captured | null = null;
   for (const a of task.held) {
-    if (a.lock === lock) continue;
+    if (a.lock === lock || a.lineage !== task.lineage) continue; // learnt within a lineage only (see "Tasks")
     const from = lockId(a.lock);
     let out = order.edges.get(from);
     if (out?.has(to)) continue;
@@ -254,17 +482,6 @@ export function noteOrder(task: Task, lock: TrackedLock, skip: (...args: never[]
       });
     }
   }
-}
-
-/**
- * @internal A wait that can never be granted, found by the lock itself (a Semaphore asked for more permits than it
- * leaves its own holder): reported as re-entry; in 'throw' mode, the error to reject with.
- */
-export function refuse(lock: TrackedLock, what: string, skip: (...args: never[]) => unknown): DeadlockError | null {
-  const message = `mutexprof: deadlock: ${what}`;
-  const links: DeadlockLink[] = [{ lock: lock.name, kind: lock._kind(), mode: 'shared', holderLabels: lock.name === '' ? {} : { lock: lock.name }, holderStack: null }];
-  report({ kind: 'reentry', message, cycle: links, stacks: [resolve(capture(skip, 1), lock._leafFor('shared'))] });
-  return diag.deadlock === 2 ? new DeadlockError(message, links) : null;
 }
 
 function report(r: DeadlockReport): void {

@@ -8,6 +8,7 @@
 // to process.emitWarning (code MUTEXPROF_STALL).
 
 import { channel } from 'node:diagnostics_channel';
+import { checkFunction, checkOptionsObject, checkTimerMs } from '../check.js';
 import { sampling } from '../profile/sampling.js';
 import { diag, reactivate, lockId, refreshCoarse, type Acquisition } from './acquisitions.js';
 import { holdersOf, liveLocks, waitersOf, type Inspectable, type LockState } from './query.js';
@@ -46,24 +47,17 @@ export interface WatchOptions {
 
 const stallChannel = channel('mutexprof:stall');
 
-function checkMs(name: string, v: unknown): number | undefined {
-  if (v === undefined) return undefined;
-  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new RangeError(`mutexprof: watchLocks({ ${name} }): ${name} must be a positive number of milliseconds, got ${String(v)}`);
-  return v;
-}
-
 function describe(lock: Inspectable): string {
   return lock.name === '' ? lock._kind() : `${lock._kind()} ${JSON.stringify(lock.name)}`;
 }
 
 /** Starts a stall watchdog; returns the function that stops it. */
 export function watchLocks(options: WatchOptions = {}): () => void {
-  if (options === null || typeof options !== 'object') throw new TypeError('mutexprof: watchLocks(options): options must be an object');
-  const holdMs = checkMs('holdMs', options.holdMs);
-  const waitMs = checkMs('waitMs', options.waitMs) ?? (holdMs === undefined ? 1000 : undefined);
-  const intervalMs = checkMs('intervalMs', options.intervalMs) ?? Math.max(10, Math.min(waitMs ?? Infinity, holdMs ?? Infinity) / 2);
-  const onStall = options.onStall;
-  if (onStall !== undefined && typeof onStall !== 'function') throw new TypeError('mutexprof: watchLocks({ onStall }): onStall must be a function');
+  const o = checkOptionsObject<WatchOptions>('watchLocks', options) ?? {};
+  const holdMs = o.holdMs === undefined ? undefined : checkTimerMs('watchLocks', 'holdMs', o.holdMs, 0);
+  const waitMs = o.waitMs === undefined ? (holdMs === undefined ? 1000 : undefined) : checkTimerMs('watchLocks', 'waitMs', o.waitMs, 0);
+  const intervalMs = checkTimerMs('watchLocks', 'intervalMs', o.intervalMs, Math.max(10, Math.min(waitMs ?? Infinity, holdMs ?? Infinity) / 2));
+  const onStall = checkFunction<(r: StallReport) => void>('watchLocks', 'onStall', o.onStall);
 
   const stalled = new Set<Inspectable>(); // locks in a wait episode
   const reportedHolds = new WeakSet<Acquisition>();

@@ -11,6 +11,7 @@ import { sampling, retime } from '../profile/sampling.js';
 import { diag, type LockMode } from '../diagnostics/acquisitions.js';
 import { liveLocks } from '../diagnostics/query.js';
 import { metrics, type Series } from '../profile/lockstats.js';
+import { describeValue } from '../check.js';
 
 /** What prom-client's registry needs of a metric: registerMetric(), then get() when scraped. */
 interface PromMetric {
@@ -128,6 +129,9 @@ export function collectLockMetrics(options: LockMetricsOptions = {}): () => void
     if (metrics.on > 0 && buckets.join() !== metrics.buckets.join()) throw new RangeError('mutexprof: collectLockMetrics({ buckets }): another collector runs with other buckets');
   }
   const register = options.register ?? defaultRegistry();
+  if (register === null || typeof register !== 'object' || typeof register.registerMetric !== 'function' || typeof register.removeSingleMetric !== 'function') {
+    throw new TypeError(`mutexprof: collectLockMetrics({ register }): register must be a prom-client Registry, got ${describeValue(register)}`);
+  }
   const p = prefix;
   const list: PromMetric[] = [
     histogram(`${p}lock_wait_seconds`, 'Waits for locks that were contended (every wait, not sampled).', (s) => [s.waits, s.waitSum, s.waitCount]),

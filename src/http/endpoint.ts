@@ -20,6 +20,7 @@ import { escapeLine } from '../pprof/text.js';
 import { frameAt } from '../profile/stack.js';
 import { Slicer } from '../profile/slice.js';
 import { settleAll } from '../profile/recorder.js';
+import { checkFunction, checkInteger, describeValue, MAX_TIMER_MS } from '../check.js';
 
 /** Options of pprofHandler, pprofRouter and startPprofServer. */
 export interface PprofOptions {
@@ -51,14 +52,12 @@ export function resolveOptions(options: PprofOptions | undefined, fn: string, cl
   if (options !== undefined && (options === null || typeof options !== 'object')) {
     throw new TypeError(`mutexprof: ${fn}(options): options must be an object`);
   }
-  const authorize = options?.authorize ?? null;
-  if (authorize !== null && typeof authorize !== 'function') throw new TypeError(`mutexprof: ${fn}: authorize must be a function`);
-  const maxSeconds = options?.maxSeconds ?? 300;
-  if (!Number.isSafeInteger(maxSeconds) || maxSeconds < 1) throw new RangeError(`mutexprof: ${fn}: maxSeconds must be a positive integer, got ${String(maxSeconds)}`);
+  const authorize = checkFunction<ResolvedOptions['authorize']>(fn, 'authorize', options?.authorize) ?? null;
   const c = options?.cluster ?? false;
-  if (typeof c !== 'boolean' && (c === null || typeof c !== 'object')) throw new TypeError(`mutexprof: ${fn}: cluster must be a boolean or { timeoutMs }`);
-  const timeoutMs = typeof c === 'object' ? (c.timeoutMs ?? 2000) : 2000;
-  if (!Number.isSafeInteger(timeoutMs) || timeoutMs < 1) throw new RangeError(`mutexprof: ${fn}: cluster.timeoutMs must be a positive integer, got ${String(timeoutMs)}`);
+  if (typeof c !== 'boolean' && (c === null || typeof c !== 'object')) throw new TypeError(`mutexprof: ${fn}: cluster must be a boolean or { timeoutMs }, got ${describeValue(c)}`);
+  const timeoutMs = checkInteger(fn, 'cluster.timeoutMs', typeof c === 'object' ? c.timeoutMs : undefined, 2000, 1, Math.floor(MAX_TIMER_MS / 2));
+  // a delta's timers (its seconds, plus timeoutMs for a cluster's peers) must fit Node's timers
+  const maxSeconds = checkInteger(fn, 'maxSeconds', options?.maxSeconds, 300, 1, Math.floor((MAX_TIMER_MS - timeoutMs) / 1000));
   const cluster = c === false ? null : { timeoutMs };
   if (cluster !== null) openThreadHub(); // threads that share their profiles say hello from now on
   return { authorize, maxSeconds, closing, cluster };

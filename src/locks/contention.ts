@@ -27,9 +27,9 @@ import { recordWait, recordHold } from '../profile/lockstats.js';
 import { eventLabels, type LabelSet } from '../profile/labels.js';
 import { capture } from '../profile/stack.js';
 import { diag, joinContended, holdStarted, drawHoldSample, SharedHolders, type Acquisition, type LockMode, type Task } from '../diagnostics/acquisitions.js';
-import { checkWait, noteOrder, taskOfCaller } from '../diagnostics/deadlock.js';
+import { checkWait, noteOrder, resolvedAs, resumeAs, taskOfCaller, taskOfReleaser, watchSuspect } from '../diagnostics/deadlock.js';
 import { checkOptions, optionLabels, type Guard, type LockOptions } from './options.js';
-import { WaitQueue, type AbortLink, type GuardState, type Method, type Waiter, type WaitTimes } from './waitqueue.js';
+import { WaitQueue, grant, watchGuard, type AbortLink, type GuardState, type Method, type Waiter, type WaitTimes } from './waitqueue.js';
 
 // Waiters in an interval that is not sampled (and with the block profile off) share this one, so they allocate
 // nothing. Kept apart from the waiter: double-valued fields on the waiter itself would make V8 box numbers and
@@ -94,14 +94,15 @@ export abstract class ProfiledLock extends WaitQueue {
     const g = this._tryTake(write, a);
     if (g !== null) {
       this._granted(a);
-      return Promise.resolve(g);
+      return t === null ? Promise.resolve(g) : resolvedAs(t, g);
     }
-    if (t !== null) {
-      const refused = checkWait(t, this, a.mode, skip);
-      if (refused !== null) return Promise.reject(refused); // nothing changed: not queued, not recorded
-      t.waiting = a;
-    }
-    return this._wait(write, signal, leaf, a);
+    if (t === null) return this._wait(write, signal, leaf, a);
+    // a wait that closes a cycle is watched (and in 'throw' mode waits with a signal that can reject it)
+    const check = checkWait(t, this, a.mode, skip, signal);
+    t.waiting = a;
+    const p = this._wait(write, check.signal, leaf, a);
+    if (check.suspect !== null) watchSuspect(check.suspect, a);
+    return p;
   }
 
   /** @internal A new tracked acquisition's record. */
@@ -117,6 +118,7 @@ export abstract class ProfiledLock extends WaitQueue {
       labels: eventLabels(labels),
       stack: diag.stacks || holdWeight !== 0 ? capture(skip, 1) : null, // 1: withLock's frame, when it called lock()
       task,
+      lineage: task === null ? 0 : task.lineage,
       holdWeight,
       snext: null,
       sprev: null,
@@ -131,7 +133,7 @@ export abstract class ProfiledLock extends WaitQueue {
   _labelsOnly(write: boolean, labels: LabelSet): Acquisition {
     const last = write ? this._exLabels : this._shLabels;
     if (last !== null && last.own === labels) return last;
-    const a: Acquisition = { lock: this, mode: this._modeOf(write), tracked: false, own: labels, state: 'waiting', since: 0, labels: null, stack: null, task: null, holdWeight: 0, snext: null, sprev: null };
+    const a: Acquisition = { lock: this, mode: this._modeOf(write), tracked: false, own: labels, state: 'waiting', since: 0, labels: null, stack: null, task: null, lineage: 0, holdWeight: 0, snext: null, sprev: null };
     if (write) this._exLabels = a;
     else this._shLabels = a;
     return a;
@@ -142,10 +144,19 @@ export abstract class ProfiledLock extends WaitQueue {
     return write ? 'exclusive' : 'shared';
   }
 
+  /** @internal Hands the lock to waiter `w` (whose acquisition has a record) as the guard of generation `gen`. */
+  _handOver(w: Waiter, gen: number): void {
+    const a = w._acq!;
+    this._granted(a);
+    if (a.task === null) grant(w, gen);
+    else resumeAs(a.task, () => grant(w, gen)); // deadlock detection sees its flow resume (deadlock.ts, "Tasks")
+  }
+
   /** @internal `a` was granted (taken now, or handed to its waiter). */
   _granted(a: Acquisition): void {
     if (a.mode === 'exclusive') this._acq = a;
     if (!a.tracked) return;
+    this._moves++;
     holdStarted(a);
     if (a.mode === 'shared') (this._sharedAcqs ??= new SharedHolders()).add(a);
     const t = a.task;
@@ -170,6 +181,7 @@ export abstract class ProfiledLock extends WaitQueue {
       if (this._acq === a) this._acq = null;
     } else this._sharedAcqs?.delete(a);
     if (!a.tracked) return;
+    this._moves++;
     const t = a.task;
     if (t !== null) {
       const held = t.held;
@@ -189,16 +201,28 @@ export abstract class ProfiledLock extends WaitQueue {
   /**
    * @internal A shared release of `weight` permits (an RWMutex reader, Semaphore permits) ends a record: its guard's
    * `own` (a record of its own, or an untracked one), or, released without a guard (`own` undefined: rUnlock(),
-   * Semaphore.release()) or through a guard whose record such a release already ended, the oldest listed record of
-   * that weight. Shared holders share one count, so which record ends is a convention; this one ends one record per
-   * release while any is listed, so that none outlives the holders. `own` null: a guard without a record.
+   * Semaphore.release()) or through a guard whose record such a release already ended, a listed record of that
+   * weight: the releasing flow's own when deadlock detection knows it (else that flow would still count as a holder,
+   * and its next lock() as re-entry), else the oldest. Shared holders share one count, so which record ends is a
+   * convention; this one ends one record per release while any is listed, so that none outlives the holders.
+   * `own` null: a guard without a record.
    */
   _sharedReleased(own: Acquisition | null | undefined, weight: number): void {
     if (own === null) return;
     const list = this._sharedAcqs;
     let ended: Acquisition | null = null;
     if (own !== undefined && (!own.tracked || list === null || list.has(own))) ended = own;
-    else if (list !== null) for (let a = list.head; a !== null && ended === null; a = a.snext) if ((a.weight ?? 1) === weight) ended = a;
+    else if (list !== null) {
+      const mine = diag.deadlock !== 0 ? taskOfReleaser() : null;
+      for (let a = list.head; a !== null; a = a.snext) {
+        if ((a.weight ?? 1) !== weight) continue;
+        if (ended === null) ended = a;
+        if (mine === null || a.task === mine) {
+          ended = a;
+          break;
+        }
+      }
+    }
     if (ended !== null) this._releasedAcq(ended);
   }
 
@@ -219,6 +243,7 @@ export abstract class ProfiledLock extends WaitQueue {
     if (acq !== null) {
       w._acq = acq;
       if (acq.tracked) acq.since = sampling.now();
+      if (acq.task !== null) watchGuard(w);
     }
     return sampling.timing ? this._timeWait(p, w, leaf) : p;
   }

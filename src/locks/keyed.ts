@@ -56,6 +56,7 @@ function checkKey(method: string, key: unknown): LockKey {
 
 /** The keys, checked, without duplicates, in the canonical order (numbers ascending, then strings ascending). */
 function canonical(method: string, keys: LockKey | readonly LockKey[]): LockKey[] {
+  if (Array.isArray(keys) && keys.length === 0) throw new TypeError(`mutexprof: ${method}: no keys (an empty list would hold nothing)`);
   const list = Array.isArray(keys) ? [...new Set((keys as readonly unknown[]).map((k) => checkKey(method, k)))] : [checkKey(method, keys)];
   return list.sort((a, b) => (typeof a === typeof b ? (a < b ? -1 : a > b ? 1 : 0) : typeof a === 'number' ? -1 : 1));
 }
@@ -84,7 +85,7 @@ export class KeyedMutex {
 
   /** True while somebody holds `key`. */
   isLocked(key: LockKey): boolean {
-    return this.#locks.get(key)?.locked ?? false;
+    return this.#locks.get(checkKey('KeyedMutex.isLocked', key))?.locked ?? false;
   }
 
   /**

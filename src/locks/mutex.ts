@@ -71,8 +71,9 @@ export class Mutex extends ProfiledLock {
       return;
     }
     this._dequeue(w, event, at);
-    if (w._acq !== null) this._granted(w._acq);
-    grant(w, (this.#state = (s + 2) | 0));
+    this.#state = (s + 2) | 0;
+    if (w._acq !== null) this._handOver(w, this.#state);
+    else grant(w, this.#state);
   }
 
   /** Runs `fn` holding the lock and returns its result; the lock is released on every exit path. */

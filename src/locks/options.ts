@@ -94,10 +94,13 @@ export async function holding<T>(acquired: Promise<Guard>, fn: () => T | Promise
 /** @internal holding(), with fn run as `task`: withLock under deadlock detection (src/diagnostics/deadlock.ts). */
 export async function holdingAs<T>(acquired: Promise<Guard>, fn: () => T | PromiseLike<T>, task: Task): Promise<Awaited<T>> {
   const g = (await acquired) as GuardState;
+  let scope: { result: T | PromiseLike<T>; end(): void } | null = null;
   try {
-    const r = runAs(task, fn);
+    scope = runAs(task, fn);
+    const r = scope.result;
     return isThenable(r) ? await r : (r as Awaited<T>); // a synchronous fn costs no extra microtask
   } finally {
+    scope?.end();
     g._lock._disposeGuard(g, holdingAs);
   }
 }

@@ -171,15 +171,16 @@ export class RWMutex extends ProfiledLock {
   }
 
   #grant(w: Waiter): void {
+    let gen: number;
     if (!w._read) {
       this.#writer = true;
-      if (w._acq !== null) this._granted(w._acq);
-      grant(w, this.#gen);
+      gen = this.#gen;
     } else {
       this.#readers++;
-      if (w._acq !== null) this._granted(w._acq);
-      grant(w, this.#session);
+      gen = this.#session;
     }
+    if (w._acq !== null) this._handOver(w, gen);
+    else grant(w, gen);
   }
 
   /** @internal */

@@ -8,9 +8,10 @@
 
 import { declareLeaf } from '../profile/stack.js';
 import { diag, drawHoldSample, type Acquisition } from '../diagnostics/acquisitions.js';
-import { taskOfCaller, noteOrder, refuse } from '../diagnostics/deadlock.js';
+import { taskOfCaller, taskForScope, noteOrder, checkSelf, watchSuspect, resolvedAs } from '../diagnostics/deadlock.js';
 import { ProfiledLock } from './contention.js';
-import { checkFn, checkLockOptions, checkOptions, describeValue, holding, optionLabels, type Guard, type LockOptions, type MutexOptions } from './options.js';
+import { checkFn, checkLockOptions, checkOptions, describeValue, holding, holdingAs, optionLabels, type Guard, type LockOptions, type MutexOptions } from './options.js';
+import type { Task } from '../diagnostics/acquisitions.js';
 import { grant, newGuard, type GuardState, type Method, type Waiter } from './waitqueue.js';
 
 const LEAF_ACQUIRE = 'Semaphore.acquire';
@@ -55,6 +56,11 @@ export class Semaphore extends ProfiledLock {
    * weight, once: `using _ = await sem.acquire()`. Bad input rejects and changes nothing.
    */
   acquire(options?: AcquireOptions): Promise<Guard> {
+    return this.#acquire(options, acquireMethod, null);
+  }
+
+  /** acquire(), called through `skip` (stacks start at its caller); `task`: withPermit's. */
+  #acquire(options: AcquireOptions | undefined, skip: Method, task: Task | null): Promise<Guard> {
     if (options === undefined && !diag.active) {
       // one permit, no options: take it, or queue for it
       if (this.#available !== 0 && this._head === null) {
@@ -77,31 +83,36 @@ export class Semaphore extends ProfiledLock {
     }
     if (signal?.aborted) return Promise.reject(signal.reason);
     let a: Acquisition | null = labels === null ? null : this._labelsOnly(false, labels);
+    let suspect: ReturnType<typeof checkSelf>['suspect'] | null = null;
     if (diag.active) {
       const holdWeight = drawHoldSample();
       if (holdWeight !== 0 || diag.recordAll) {
-        const t = diag.deadlock !== 0 ? taskOfCaller() : null;
+        const t = diag.deadlock !== 0 ? (task ?? taskOfCaller()) : null;
         if (t !== null) {
-          noteOrder(t, this, acquireMethod);
-          // Permits are shared: a wait closes a deadlock for sure only when the task's own permits keep it
-          // from ever being granted (a cycle through other holders may break when any of them releases).
-          const own = [...(this._sharedAcqs ?? [])].filter((x) => x.task === t).reduce((n, x) => n + (x.weight ?? 1), 0);
-          if (own + weight > this.permits) {
-            const refused = refuse(this, `acquire() of ${weight} permits of ${this._describe()} in an async context that holds ${own} of its ${this.permits} (re-entry): it can never be granted`, acquireMethod);
-            if (refused !== null) return Promise.reject(refused);
+          noteOrder(t, this, skip);
+          // Permits are shared: a wait is stuck for sure only when the task's own permits keep it from ever being
+          // granted (a cycle through other holders may break when any of them releases).
+          const own = (): number => [...(this._sharedAcqs ?? [])].filter((x) => x.task === t).reduce((n, x) => n + (x.weight ?? 1), 0);
+          const mine = own();
+          if (mine + weight > this.permits) {
+            const what = `acquire() of ${weight} permits of ${this._describe()} in an async context that holds ${mine} of its ${this.permits} (re-entry): it can never be granted`;
+            ({ signal, suspect } = checkSelf(t, this, what, skip, signal, () => own() + weight > this.permits));
           }
         }
-        a = this._record(false, labels, acquireMethod, t, holdWeight, weight);
+        a = this._record(false, labels, skip, t, holdWeight, weight);
       }
     }
     if (this.#available >= weight && this._head === null) {
       this.#available -= weight;
-      if (a !== null) this._granted(a);
-      return Promise.resolve(newGuard(this, weight, false, a));
+      const g = newGuard(this, weight, false, a);
+      if (a === null) return Promise.resolve(g);
+      this._granted(a);
+      return a.task === null ? Promise.resolve(g) : resolvedAs(a.task, g);
     }
     if (a !== null && a.task !== null) a.task.waiting = a;
     const p = this._wait(true, signal, LEAF_ACQUIRE, a);
     this._tail!._gen = weight; // the waiter's weight, for the grant
+    if (suspect !== null) watchSuspect(suspect, a!);
     return p;
   }
 
@@ -127,7 +138,10 @@ export class Semaphore extends ProfiledLock {
   /** Runs `fn` holding `weight` permits and returns its result; they are released on every exit path. */
   withPermit<T>(fn: () => T | PromiseLike<T>, options?: AcquireOptions): Promise<Awaited<T>> {
     const bad = checkFn('Semaphore.withPermit', fn);
-    return bad === null ? holding(this.acquire(options), fn) : Promise.reject(bad);
+    if (bad !== null) return Promise.reject(bad);
+    if (diag.deadlock === 0) return holding(this.acquire(options), fn);
+    const task = taskForScope(); // fn runs as the task that holds the permits
+    return holdingAs(this.#acquire(options, withPermitMethod, task), fn, task);
   }
 
   /** `acq`: the guard's record (null: none), or undefined: released without a guard (no labels; see _sharedReleased). */
@@ -147,8 +161,8 @@ export class Semaphore extends ProfiledLock {
     for (let w = this._head; w !== null && w._gen <= this.#available; w = this._head) {
       this.#available -= w._gen;
       at = this._dequeue(w, event, at); // every waiter it grants ends its wait at one time
-      if (w._acq !== null) this._granted(w._acq);
-      grant(w, w._gen);
+      if (w._acq !== null) this._handOver(w, w._gen);
+      else grant(w, w._gen);
     }
   }
 
@@ -203,6 +217,7 @@ export class Semaphore extends ProfiledLock {
 }
 
 const acquireMethod = Semaphore.prototype.acquire;
+const withPermitMethod = Semaphore.prototype.withPermit;
 const tryAcquireMethod = Semaphore.prototype.tryAcquire;
 const releaseMethod = Semaphore.prototype.release;
 declareLeaf(LEAF_ACQUIRE, acquireMethod);

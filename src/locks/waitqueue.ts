@@ -11,6 +11,7 @@
 // when the signal's last waiter leaves, so nothing keeps the signal (or an AbortSignal.timeout's timer) alive.
 
 import { diag, type Acquisition, type TrackedLock } from '../diagnostics/acquisitions.js';
+import { guardUsed } from '../diagnostics/deadlock.js';
 import type { Guard } from './options.js';
 
 /**
@@ -70,9 +71,28 @@ function disposeGuard(this: GuardState): void {
   this._lock._disposeGuard(this, disposeGuard);
 }
 
+/**
+ * Under deadlock detection, the guard of an acquisition with a task says when its flow uses it: `using` reads
+ * Symbol.dispose where it is declared (src/diagnostics/deadlock.ts, "Tasks"). Only such guards have this accessor.
+ */
+const WATCHED_DISPOSE: PropertyDescriptor = {
+  get(this: GuardState) {
+    if (this._acq !== null) guardUsed(this._acq);
+    return disposeGuard;
+  },
+  configurable: true,
+};
+
+/** @internal `g`'s acquisition has a task: its guard tells when its flow uses it. */
+export function watchGuard(g: GuardState): void {
+  Object.defineProperty(g, Symbol.dispose, WATCHED_DISPOSE);
+}
+
 /** @internal */
 export function newGuard(lock: WaitQueue, gen: number, read: boolean, acq: Acquisition | null = null): GuardState {
-  return { _lock: lock, _gen: gen, _read: read, _released: false, _acq: acq, [Symbol.dispose]: disposeGuard };
+  const g = { _lock: lock, _gen: gen, _read: read, _released: false, _acq: acq, [Symbol.dispose]: disposeGuard };
+  if (acq !== null && acq.task !== null) watchGuard(g);
+  return g;
 }
 
 function newWaiter(lock: WaitQueue, resolve: (g: Guard) => void): Waiter {
@@ -148,6 +168,7 @@ export abstract class WaitQueue {
   /** @internal links in the live list: locks waited for or held now (src/diagnostics/acquisitions.ts) */ _lnext: TrackedLock | null = null;
   /** @internal */ _lprev: TrackedLock | null = null;
   /** @internal */ _live = false;
+  /** @internal grants and releases of tracked acquisitions (deadlock detection's sign of progress) */ _moves = 0;
 
   constructor(name: string) {
     this.name = name;

@@ -11,6 +11,7 @@ import { shared } from '../shared.js';
 import type { Frame } from '../profile/stack.js';
 import { encodeSnapshot } from './proto.js';
 import { textChunks } from './text.js';
+import { describeValue } from '../check.js';
 
 /** A sample type, as pprof names it: `{ type: 'delay', unit: 'nanoseconds' }`. */
 export interface SampleType {
@@ -157,6 +158,16 @@ export async function collectText(source: ProfileSource, s: ProfileSnapshot): Pr
   return chunks;
 }
 
+/** A snapshot given to a public call: one of this profile's (bad input is mutexprof's error, not a crash inside). */
+function checkSnapshot(where: string, s: unknown, name?: string): ProfileSnapshot {
+  const x = s as Partial<ProfileSnapshot> | null;
+  if (x === null || typeof x !== 'object' || typeof x.name !== 'string' || !Array.isArray(x.samples) || typeof x.timeNanos !== 'bigint') {
+    throw new TypeError(`mutexprof: ${where}: not a profile snapshot (from LockProfile.snapshot()), got ${describeValue(s)}`);
+  }
+  if (name !== undefined && x.name !== name) throw new TypeError(`mutexprof: ${where}: a snapshot of profile ${x.name}, not ${name}`);
+  return x as ProfileSnapshot;
+}
+
 class Handle implements LockProfile {
   readonly name: string;
   readonly description: string;
@@ -177,16 +188,18 @@ class Handle implements LockProfile {
     return this.source.snapshot();
   }
 
-  encode(snapshot?: ProfileSnapshot): Promise<Buffer> {
-    return snapshot === undefined ? currentProto(this.name) : encodeSnapshot(snapshot, this.sampleTypes);
+  async encode(snapshot?: ProfileSnapshot): Promise<Buffer> {
+    return snapshot === undefined ? currentProto(this.name) : encodeSnapshot(checkSnapshot('LockProfile.encode(snapshot)', snapshot, this.name), this.sampleTypes);
   }
 
   async text(snapshot?: ProfileSnapshot): Promise<string> {
-    const chunks = snapshot === undefined ? await currentText(this.name) : await collectText(this.source, snapshot);
+    const chunks = snapshot === undefined ? await currentText(this.name) : await collectText(this.source, checkSnapshot('LockProfile.text(snapshot)', snapshot, this.name));
     return Buffer.concat(chunks).toString();
   }
 
   async writeTo(w: Writable, debug = 0): Promise<void> {
+    if (w === null || typeof w !== 'object' || typeof (w as Partial<Writable>).write !== 'function') throw new TypeError(`mutexprof: LockProfile.writeTo(w): w must be a writable stream, got ${describeValue(w)}`);
+    if (typeof debug !== 'number' || !Number.isFinite(debug)) throw new TypeError(`mutexprof: LockProfile.writeTo(w, debug): debug must be a number, got ${describeValue(debug)}`);
     const body = debug === 0 ? [await this.encode()] : await currentText(this.name);
     for (const chunk of body) {
       await new Promise<void>((resolve, reject) => {
@@ -218,6 +231,8 @@ export const allProfiles = profiles;
  * Pyroscope's /ingest must send (it stores each push as it is).
  */
 export function deltaSnapshot(before: ProfileSnapshot, after: ProfileSnapshot): ProfileSnapshot {
+  checkSnapshot('deltaSnapshot(before, after)', before);
+  checkSnapshot('deltaSnapshot(before, after)', after);
   if (before.name !== after.name) throw new TypeError(`mutexprof: deltaSnapshot: snapshots of different profiles (${before.name}, ${after.name})`);
   const base = new Map<string, ProfileSample>();
   for (const s of before.samples) base.set(s.key, s);
