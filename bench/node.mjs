@@ -1,35 +1,15 @@
 // Another Node release for the service benchmark: node bench/node.mjs <major>, or `npm run bench -- --node=<major>`.
-// Fetches the release's binary from the npm registry (the node-<platform>-<arch> packages the `node` package
-// installs) into bench/.node/<version>/ (git-ignored) and prints its path. Node 20 runs AsyncLocalStorage on promise
-// hooks (withLabels and deadlock detection pay one per promise); Node 24 runs it on AsyncContextFrame, which costs
-// almost nothing per promise: the service benchmark under each shows what that changes.
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+// The newest release of that line, fetched from the npm registry by .ci/node.mjs (which the tests share). Node 20 runs
+// AsyncLocalStorage on promise hooks (withLabels and deadlock detection pay one per promise); Node 24 runs it on
+// AsyncContextFrame, which costs almost nothing per promise: the service benchmark under each shows what that changes.
 import { fileURLToPath } from 'node:url';
+import { newest, nodeBinary as exact, pinned, compareVersions } from '../.ci/node.mjs';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
-
-/** The path of a Node binary of release line `major` (e.g. '24'), fetched once. */
+/** The path of a Node binary of release line `major` (e.g. '24'): the pinned one if the tests pin one, else the newest. */
 export function nodeBinary(major) {
   if (!/^\d+$/.test(String(major))) throw new Error(`bench: --node=<major>: a release line such as 24, got ${JSON.stringify(major)}`);
-  const pkg = `node-${process.platform}-${process.arch}@${major}`;
-  const cache = join(root, 'bench', '.node');
-  const have = existsSync(cache) ? readdirSync(cache).filter((d) => d.startsWith(`${major}.`)) : [];
-  if (have.length > 0) return join(cache, have.sort().at(-1), 'bin', 'node');
-  const tmp = mkdtempSync(join(tmpdir(), 'mutexprof-node-'));
-  try {
-    const tgz = execFileSync('npm', ['pack', pkg, '--silent', '--pack-destination', tmp], { encoding: 'utf8' }).trim().split('\n').at(-1);
-    execFileSync('tar', ['xzf', join(tmp, tgz), '-C', tmp]);
-    const bin = join(tmp, 'package', 'bin', 'node');
-    const version = execFileSync(bin, ['--version'], { encoding: 'utf8' }).trim().slice(1);
-    mkdirSync(cache, { recursive: true });
-    renameSync(join(tmp, 'package'), join(cache, version));
-    return join(cache, version, 'bin', 'node');
-  } finally {
-    rmSync(tmp, { recursive: true, force: true });
-  }
+  const mine = pinned.filter((v) => v.split('.')[0] === String(major)).sort(compareVersions).at(-1);
+  return exact(mine ?? newest(major));
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {

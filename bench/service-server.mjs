@@ -1,7 +1,8 @@
 // The service of the service benchmark (bench/service.mjs): a node:http service whose requests read a config
 // under an RWMutex (a writer every 500 requests, holding it across a setImmediate) and take a named Mutex around
 // their critical section. One process per run, configured from the environment (JSON in SERVICE):
-//   { dist, scenario: 'immediate' | 'stat' | 'sync', lock: 'mutexprof' | 'async-mutex' | 'await-lock', setup: {...} }
+//   { dist, scenario: 'immediate' | 'stat' | 'sync', lock: 'mutexprof' | 'async-mutex' | 'await-lock',
+//     style: 'withLock' | 'using' | 'go' (how requests take and release mutexprof's locks), setup: {...} }
 // Prints { port, switchable } once listening.
 //
 // Two modes: 'on' is the setting (mutexprof's settings applied as a user sets them, or a peer's lock), 'off' is
@@ -115,8 +116,46 @@ async function handle() {
       settings = { ...settings };
     }, lockOptions);
   }
+  if (cfg.style === 'go' && inventory === ours) return handleGo();
+  if (cfg.style === 'using' && inventory === ours) return handleUsing();
   const s = await config.withRLock(() => settings, lockOptions);
   await inventory.withLock(critical, lockOptions);
+  return s.currency;
+}
+
+/** The same request, Go style: rLock() and rUnlock(), lock() and unlock(). */
+async function handleGo() {
+  await config.rLock(lockOptions);
+  const s = settings;
+  config.rUnlock();
+  await ours.lock(lockOptions);
+  try {
+    await critical();
+  } finally {
+    ours.unlock();
+  }
+  return s.currency;
+}
+
+/** The same request with `using`, as TypeScript compiles it for Node 20: Symbol.dispose read where it is declared. */
+async function handleUsing() {
+  let s;
+  {
+    const g = await config.rLock(lockOptions);
+    const dispose = g[Symbol.dispose];
+    try {
+      s = settings;
+    } finally {
+      dispose.call(g);
+    }
+  }
+  const g = await ours.lock(lockOptions);
+  const dispose = g[Symbol.dispose];
+  try {
+    await critical();
+  } finally {
+    dispose.call(g);
+  }
   return s.currency;
 }
 

@@ -37,6 +37,8 @@ export const SETTINGS = {
   'lock tracking stacks': { setup: { tracking: 'stacks' } },
   'hold profile, fraction 100, budget 100/s': { setup: { hold: 100, budget: 100 } },
   'deadlock detection warn': { setup: { deadlock: 'warn' } },
+  'deadlock detection warn, lock()/unlock()': { style: 'go', setup: { deadlock: 'warn' } },
+  'deadlock detection warn, using': { style: 'using', setup: { deadlock: 'warn' } },
   'lock metrics (prom-client)': { setup: { metrics: true } },
   'stall watchdog (waitMs and holdMs 1000)': { setup: { watch: { waitMs: 1000, holdMs: 1000 } } },
   'async-mutex (profiling off)': { lock: 'async-mutex' },
@@ -84,7 +86,7 @@ export const SCENARIOS = {
 
 /** A service process with `setting`, listening; `ask` sends a message and resolves to its answer. */
 async function startService(dist, scenario, setting, node) {
-  const env = { ...process.env, SERVICE: JSON.stringify({ dist, scenario, lock: setting.lock ?? 'mutexprof', setup: setting.setup ?? {} }) };
+  const env = { ...process.env, SERVICE: JSON.stringify({ dist, scenario, lock: setting.lock ?? 'mutexprof', style: setting.style ?? 'withLock', setup: setting.setup ?? {} }) };
   const child = fork(server, [], { env, execPath: node, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const [{ port, switchable }] = await once(child, 'message');
   return {

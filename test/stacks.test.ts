@@ -11,8 +11,10 @@ import { gunzipSync } from 'node:zlib';
 import { Profile } from 'pprof-format';
 import ts from 'typescript';
 import { transformSync } from 'esbuild';
-import { Mutex, type Guard, setMutexProfileFraction, setBlockProfileRate, configureProfiler, lookup, pprofHandler } from '../src/index.js';
+import { EventEmitter } from 'node:events';
+import { Mutex, type Guard, setMutexProfileFraction, setBlockProfileRate, configureProfiler, lookup, pprofHandler, withLabels } from '../src/index.js';
 import { manualClock, ms, samples, names, goBinary, flush } from './helpers.js';
+import { drainAll } from '../src/profile/recorder.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'mutexprof-stacks-'));
@@ -296,4 +298,50 @@ test('functions made by new Function or eval (no file) keep their own names', as
   await contendVia(mu, () => outer(() => mu.unlock()));
   const [sample] = await samples('mutex', 'no-file');
   expect(names(sample).filter((n) => n.endsWith('Made'))).toEqual(['innerMade', 'outerMade']);
+});
+
+describe("Node's frames between the user's", () => {
+  function w1(f: () => unknown): unknown {
+    return w2(f);
+  }
+  function w2(f: () => unknown): unknown {
+    return withLabels({ job: 'deep' }, () => w3(f)); // AsyncLocalStorage.run (node:async_hooks) between w2 and w3
+  }
+  function w3(f: () => unknown): unknown {
+    const events = new EventEmitter(); // EventEmitter.emit (node:events) between w3 and w4
+    let r: unknown;
+    events.on('go', () => (r = w4(f)));
+    events.emit('go');
+    return r;
+  }
+  function w4(f: () => unknown): unknown {
+    return w5(f);
+  }
+  function w5(f: () => unknown): unknown {
+    return f();
+  }
+
+  test('are dropped, and a stack keeps maxDepth user frames all the same (once one such stack was resolved)', async () => {
+    const previous = configureProfiler({ maxDepth: 6 });
+    try {
+      const mu = new Mutex({ name: 'through-node' });
+      for (let i = 0; i < 2; i++) {
+        const g = await mu.lock();
+        const w = mu.lock();
+        clock.advance(ms);
+        w1(() => g[Symbol.dispose]());
+        (await w)[Symbol.dispose]();
+        drainAll(); // the first capture is resolved (as the background drain would) before the second is taken
+      }
+      const found = await samples('mutex', 'through-node');
+      for (const s of found) expect(s.frames.every((f) => !f.file.startsWith('node:'))).toBe(true);
+      // the second release, asked for more frames, keeps six of the user's: the arrow, w5, w4, the listener, w3, the arrow
+      const deepest = found.map(names).sort((a, b) => b.length - a.length)[0];
+      expect(deepest).toHaveLength(7);
+      expect(deepest.slice(0, 1).concat(deepest.slice(2, 4))).toEqual(['Mutex.unlock', 'w5', 'w4']);
+      expect(deepest).toContain('w3');
+    } finally {
+      configureProfiler({ maxDepth: previous.maxDepth });
+    }
+  });
 });

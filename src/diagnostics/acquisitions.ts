@@ -90,6 +90,11 @@ export interface Acquisition {
   readonly task: Task | null;
   /** its task's lineage when it was made (deadlock detection), 0 without a task */
   readonly lineage: number;
+  /**
+   * whether its flow's resumption after the grant, and the use of its guard, are watched: its task's mark was not
+   * sure when it was made (deadlock detection: see "Tasks" in deadlock.ts)
+   */
+  readonly watch: boolean;
   /** the hold profile's weight for it (its fraction when drawn), 0 when not followed */
   readonly holdWeight: number;
   /** a Semaphore's permits, else undefined */

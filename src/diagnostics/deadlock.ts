@@ -14,7 +14,8 @@
 //   turn       a second acquisition in the synchronous run (turn) in which the task last acquired is another flow
 //              (the next sibling of a Promise.all over a map, the caller after the callee's first lock());
 //   waiting    a task that waits for a lock, or was granted one and has not resumed yet, is not the code that calls;
-//   idle       a task that holds nothing has nothing to be confused with: the caller gets a task of its own.
+//   idle       a task that holds nothing, on a mark that is not sure, has nothing to be confused with: the caller
+//              gets a task of its own (on a sure mark, the flow keeps its task: its next acquisition costs less).
 // A mark is *sure* when only the task's own flow (and what it starts from there) can carry it: made inside a scope,
 // made by code that uses the task's guard (`using` reads Symbol.dispose where it is declared; only the holder of
 // the guard can), or made in the flow's resumption right after a grant (the microtask that runs it sits between two
@@ -207,7 +208,7 @@ function contextTask(): Task | null {
   const c = order.tasks.getStore();
   if (c === undefined) return null;
   const t = c.task;
-  return c.token === t.token && t.waiting === null && !t.suspended && t.held.length > 0 ? t : null;
+  return c.token === t.token && t.waiting === null && !t.suspended && (t.held.length > 0 || t.sure || order.resuming === t) ? t : null;
 }
 
 /**
@@ -225,32 +226,33 @@ function acquiring(): { task: Task; sure: boolean } {
   return { task: t, sure };
 }
 
-/** @internal The caller's task for lock(), rLock(), acquire() and try*() outside a scope: its context is marked. */
+/**
+ * @internal The caller's task for lock(), rLock(), acquire() and try*() outside a scope. A mark that is not sure is
+ * made anew (whatever captured the old one is told apart from then on); a sure one is only the flow's own already.
+ */
 export function taskOfCaller(): Task {
   const { task, sure } = acquiring();
-  order.tasks.enterWith(marked(task, sure));
+  if (!sure || !task.sure) order.tasks.enterWith(marked(task, sure)); // a flow's marks are sure from its first sure call on
   return task;
 }
 
-/** @internal The task withLock, withRLock and withPermit run their function as (runAs, which marks it): the caller's, or a new one. */
+/** @internal The task withLock, withRLock and withPermit run their function as (runAs): the caller's, or a new one. */
 export function taskForScope(): Task {
   return acquiring().task;
 }
 
 /**
- * @internal Runs fn as `task` (a scope's function), with a sure mark of its own; `end()` once fn has settled gives
- * the caller's mark back (marks made inside the scope, and carried by work it started, are stale from then on).
+ * @internal Runs fn as `task` (a scope's function), under a sure mark of its own. Once fn has settled, endScope()
+ * gives the caller's mark back (marks made inside the scope, and carried by work it started, are stale from then on).
  */
-export function runAs<T>(task: Task, fn: () => T): { result: T; end: () => void } {
-  const [token, sure] = [task.token, task.sure];
-  const result = order.tasks.run(marked(task, true), fn);
-  return {
-    result,
-    end: () => {
-      task.token = token;
-      task.sure = sure;
-    },
-  };
+export function runAs<T>(task: Task, fn: () => T): T {
+  return order.tasks.run(marked(task, true), fn);
+}
+
+/** @internal The scope of `task`, entered when its mark was `token` (sure or not), has ended. */
+export function endScope(task: Task, token: number, sure: boolean): void {
+  task.token = token;
+  task.sure = sure;
 }
 
 /** @internal `task` was granted: its flow resumes between two markers (see "Tasks"), and `grant` resolves its wait. */

@@ -29,7 +29,7 @@ import { capture } from '../profile/stack.js';
 import { diag, joinContended, holdStarted, drawHoldSample, SharedHolders, type Acquisition, type LockMode, type Task } from '../diagnostics/acquisitions.js';
 import { checkWait, noteOrder, resolvedAs, resumeAs, taskOfCaller, taskOfReleaser, watchSuspect } from '../diagnostics/deadlock.js';
 import { checkOptions, optionLabels, type Guard, type LockOptions } from './options.js';
-import { WaitQueue, grant, watchGuard, type AbortLink, type GuardState, type Method, type Waiter, type WaitTimes } from './waitqueue.js';
+import { WaitQueue, grant, grantWatched, type AbortLink, type GuardState, type Method, type Waiter, type WaitTimes } from './waitqueue.js';
 
 // Waiters in an interval that is not sampled (and with the block profile off) share this one, so they allocate
 // nothing. Kept apart from the waiter: double-valued fields on the waiter itself would make V8 box numbers and
@@ -90,11 +90,11 @@ export abstract class ProfiledLock extends WaitQueue {
     }
     const t = diag.deadlock !== 0 ? (task ?? taskOfCaller()) : null;
     if (t !== null) noteOrder(t, this, skip);
-    const a = this._record(write, labels, skip, t, holdWeight);
+    const a = this._record(write, labels, skip, t, holdWeight, undefined, task !== null);
     const g = this._tryTake(write, a);
     if (g !== null) {
       this._granted(a);
-      return t === null ? Promise.resolve(g) : resolvedAs(t, g);
+      return a.watch ? resolvedAs(t!, g) : Promise.resolve(g);
     }
     if (t === null) return this._wait(write, signal, leaf, a);
     // a wait that closes a cycle is watched (and in 'throw' mode waits with a signal that can reject it)
@@ -106,7 +106,7 @@ export abstract class ProfiledLock extends WaitQueue {
   }
 
   /** @internal A new tracked acquisition's record. */
-  _record(write: boolean, labels: LabelSet | null, skip: Method, task: Task | null, holdWeight: number, weight?: number): Acquisition {
+  _record(write: boolean, labels: LabelSet | null, skip: Method, task: Task | null, holdWeight: number, weight?: number, scoped = false): Acquisition {
     return {
       weight,
       lock: this,
@@ -119,6 +119,8 @@ export abstract class ProfiledLock extends WaitQueue {
       stack: diag.stacks || holdWeight !== 0 ? capture(skip, 1) : null, // 1: withLock's frame, when it called lock()
       task,
       lineage: task === null ? 0 : task.lineage,
+      // a scope's function runs under a sure mark of its own (runAs): only lock() and the like are watched
+      watch: task !== null && !task.sure && !scoped,
       holdWeight,
       snext: null,
       sprev: null,
@@ -133,7 +135,7 @@ export abstract class ProfiledLock extends WaitQueue {
   _labelsOnly(write: boolean, labels: LabelSet): Acquisition {
     const last = write ? this._exLabels : this._shLabels;
     if (last !== null && last.own === labels) return last;
-    const a: Acquisition = { lock: this, mode: this._modeOf(write), tracked: false, own: labels, state: 'waiting', since: 0, labels: null, stack: null, task: null, lineage: 0, holdWeight: 0, snext: null, sprev: null };
+    const a: Acquisition = { lock: this, mode: this._modeOf(write), tracked: false, own: labels, state: 'waiting', since: 0, labels: null, stack: null, task: null, lineage: 0, watch: false, holdWeight: 0, snext: null, sprev: null };
     if (write) this._exLabels = a;
     else this._shLabels = a;
     return a;
@@ -148,8 +150,8 @@ export abstract class ProfiledLock extends WaitQueue {
   _handOver(w: Waiter, gen: number): void {
     const a = w._acq!;
     this._granted(a);
-    if (a.task === null) grant(w, gen);
-    else resumeAs(a.task, () => grant(w, gen)); // deadlock detection sees its flow resume (deadlock.ts, "Tasks")
+    if (!a.watch) grant(w, gen);
+    else resumeAs(a.task!, () => grantWatched(w, gen)); // deadlock detection sees its flow resume (deadlock.ts, "Tasks")
   }
 
   /** @internal `a` was granted (taken now, or handed to its waiter). */
@@ -243,7 +245,6 @@ export abstract class ProfiledLock extends WaitQueue {
     if (acq !== null) {
       w._acq = acq;
       if (acq.tracked) acq.since = sampling.now();
-      if (acq.task !== null) watchGuard(w);
     }
     return sampling.timing ? this._timeWait(p, w, leaf) : p;
   }

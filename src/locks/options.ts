@@ -2,7 +2,7 @@
 
 import { labelSetOf, type LabelSet } from '../profile/labels.js';
 import type { Task } from '../diagnostics/acquisitions.js';
-import { runAs } from '../diagnostics/deadlock.js';
+import { runAs, endScope } from '../diagnostics/deadlock.js';
 import type { GuardState } from './waitqueue.js';
 import { describeValue } from '../check.js';
 
@@ -94,13 +94,13 @@ export async function holding<T>(acquired: Promise<Guard>, fn: () => T | Promise
 /** @internal holding(), with fn run as `task`: withLock under deadlock detection (src/diagnostics/deadlock.ts). */
 export async function holdingAs<T>(acquired: Promise<Guard>, fn: () => T | PromiseLike<T>, task: Task): Promise<Awaited<T>> {
   const g = (await acquired) as GuardState;
-  let scope: { result: T | PromiseLike<T>; end(): void } | null = null;
+  const token = task.token;
+  const sure = task.sure;
   try {
-    scope = runAs(task, fn);
-    const r = scope.result;
+    const r = runAs(task, fn);
     return isThenable(r) ? await r : (r as Awaited<T>); // a synchronous fn costs no extra microtask
   } finally {
-    scope?.end();
+    endScope(task, token, sure);
     g._lock._disposeGuard(g, holdingAs);
   }
 }

@@ -99,7 +99,7 @@ export class Semaphore extends ProfiledLock {
             ({ signal, suspect } = checkSelf(t, this, what, skip, signal, () => own() + weight > this.permits));
           }
         }
-        a = this._record(false, labels, skip, t, holdWeight, weight);
+        a = this._record(false, labels, skip, t, holdWeight, weight, task !== null);
       }
     }
     if (this.#available >= weight && this._head === null) {
@@ -107,7 +107,7 @@ export class Semaphore extends ProfiledLock {
       const g = newGuard(this, weight, false, a);
       if (a === null) return Promise.resolve(g);
       this._granted(a);
-      return a.task === null ? Promise.resolve(g) : resolvedAs(a.task, g);
+      return a.watch ? resolvedAs(a.task!, g) : Promise.resolve(g);
     }
     if (a !== null && a.task !== null) a.task.waiting = a;
     const p = this._wait(true, signal, LEAF_ACQUIRE, a);

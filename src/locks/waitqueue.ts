@@ -71,28 +71,33 @@ function disposeGuard(this: GuardState): void {
   this._lock._disposeGuard(this, disposeGuard);
 }
 
-/**
- * Under deadlock detection, the guard of an acquisition with a task says when its flow uses it: `using` reads
- * Symbol.dispose where it is declared (src/diagnostics/deadlock.ts, "Tasks"). Only such guards have this accessor.
- */
-const WATCHED_DISPOSE: PropertyDescriptor = {
-  get(this: GuardState) {
-    if (this._acq !== null) guardUsed(this._acq);
-    return disposeGuard;
-  },
-  configurable: true,
-};
-
-/** @internal `g`'s acquisition has a task: its guard tells when its flow uses it. */
-export function watchGuard(g: GuardState): void {
-  Object.defineProperty(g, Symbol.dispose, WATCHED_DISPOSE);
-}
-
 /** @internal */
 export function newGuard(lock: WaitQueue, gen: number, read: boolean, acq: Acquisition | null = null): GuardState {
-  const g = { _lock: lock, _gen: gen, _read: read, _released: false, _acq: acq, [Symbol.dispose]: disposeGuard };
-  if (acq !== null && acq.task !== null) watchGuard(g);
-  return g;
+  if (acq !== null && acq.watch) return newWatchedGuard(lock, gen, read, acq);
+  return { _lock: lock, _gen: gen, _read: read, _released: false, _acq: acq, [Symbol.dispose]: disposeGuard };
+}
+
+/**
+ * A guard whose use deadlock detection watches: `using` reads Symbol.dispose where it is declared, and only the flow
+ * that holds the guard can (src/diagnostics/deadlock.ts, "Tasks"). For acquisitions whose task's mark is not sure yet.
+ * A class, so that all share one accessor on its prototype.
+ */
+class WatchedGuard implements GuardState {
+  _released = false;
+  constructor(
+    readonly _lock: WaitQueue,
+    public _gen: number,
+    public _read: boolean,
+    public _acq: Acquisition | null,
+  ) {}
+  get [Symbol.dispose](): () => void {
+    if (this._acq !== null) guardUsed(this._acq);
+    return disposeGuard;
+  }
+}
+
+function newWatchedGuard(lock: WaitQueue, gen: number, read: boolean, acq: Acquisition): GuardState {
+  return new WatchedGuard(lock, gen, read, acq);
 }
 
 function newWaiter(lock: WaitQueue, resolve: (g: Guard) => void): Waiter {
@@ -118,6 +123,13 @@ export function grant(w: Waiter, gen: number): void {
   const resolve = w.resolve;
   w.resolve = noop; // the guard outlives the wait: keep no resolving function
   resolve(w);
+}
+
+/** @internal Grants w with a guard of its own (a watched one: see newWatchedGuard) instead of the waiter itself. */
+export function grantWatched(w: Waiter, gen: number): void {
+  const resolve = w.resolve;
+  w.resolve = noop;
+  resolve(newWatchedGuard(w._lock, gen, w._read, w._acq!));
 }
 
 /** The waiters of every lock that wait with one signal, and the one listener they share on it. */

@@ -4,10 +4,13 @@
 // frames — CallSites, source maps, names — happens later, off the release path, when the recorder drains.
 //
 // A resolved stack is what a user can read: leaf first, a synthetic leaf naming the mutexprof method (as Go's
-// leaf is always sync.(*Mutex).Unlock) at that method's real source line, then the user's frames. Dropped: the
-// frames of every copy of mutexprof loaded in the process, Node's internal frames (node:internal/…, e.g. the
-// microtask queue's or process.processTimers, which would split identical stacks), and the helpers compilers
-// inject for `using` (esbuild's __callDispose, TypeScript's __disposeResources, and their inner next/fail).
+// leaf is always sync.(*Mutex).Unlock) at that method's real source line, then exactly maxDepth of the user's
+// frames (fewer only if the stack has fewer). Dropped: the frames of every copy of mutexprof loaded in the
+// process, Node's own frames (node:…, e.g. the microtask queue's or process.processTimers, which would split
+// identical stacks, or AsyncLocalStorage.run and EventEmitter.emit between two of the user's), and the helpers
+// compilers inject for `using` (esbuild's __callDispose, TypeScript's __disposeResources, and their inner
+// next/fail). V8 is asked for maxDepth frames, plus room for the frames that will be dropped among them: the
+// `spare` its caller knows of, and an allowance learnt from the stacks seen (see resolve()).
 
 import { findSourceMap, type SourceMap } from 'node:module';
 import { fileURLToPath } from 'node:url';
@@ -44,6 +47,11 @@ interface Site {
 /** The process-wide frame tables (src/shared.ts): every copy interns into them and resolves alike. */
 interface Frames {
   maxDepth: number;
+  /**
+   * frames of Node or mutexprof seen between two of the user's in a capture that came back full: captures ask V8
+   * for that many more, so that such stacks keep maxDepth user frames (at most MAX_ALLOWANCE)
+   */
+  allowance: number;
   /** the directories of the loaded copies of mutexprof (src/ or dist/), whose frames are dropped */
   readonly roots: string[];
   readonly byKey: Map<string, Frame>;
@@ -57,6 +65,7 @@ interface Frames {
 
 const tables = shared<Frames>('frames', () => ({
   maxDepth: 8,
+  allowance: 0,
   roots: [],
   byKey: new Map(),
   byId: [],
@@ -77,7 +86,11 @@ export function getMaxDepth(): number {
 /** @internal A captured stack, resolved later: what Error.captureStackTrace leaves on an object. */
 export interface Captured {
   readonly stack?: unknown;
+  /** how many frames V8 was asked for (a capture that came back with as many may have left user frames out) */
+  limit?: number;
 }
+
+const MAX_ALLOWANCE = 16;
 
 /**
  * @internal Captures the current stack below `skip` cheaply: V8 records raw frames and formats nothing until
@@ -89,8 +102,8 @@ export interface Captured {
  */
 export function capture(skip: (...args: never[]) => unknown, spare = 0): Captured {
   const limit = Error.stackTraceLimit;
-  const want = tables.maxDepth + spare;
-  const c: Captured = {};
+  const want = tables.maxDepth + spare + tables.allowance;
+  const c: Captured = { limit: want };
   if (limit === want) Error.captureStackTrace(c, skip);
   else {
     Error.stackTraceLimit = want;
@@ -133,7 +146,7 @@ if (!tables.roots.includes(root)) tables.roots.push(root);
 function fileInfo(raw: string): FileInfo {
   let f = tables.files.get(raw);
   if (f === undefined) {
-    const skip = tables.roots.some((r) => raw.startsWith(r)) || raw.startsWith('node:internal/') || HELPER_FILE.test(raw);
+    const skip = tables.roots.some((r) => raw.startsWith(r)) || raw.startsWith('node:') || HELPER_FILE.test(raw);
     tables.files.set(raw, (f = { skip, sites: new Map() }));
   }
   return f;
@@ -342,21 +355,34 @@ export function resolve(e: Captured, leaf: string): Frame[] {
   // frames that may be a `using` helper's inner functions, dropped if the helper follows: [index in out, file]
   let inner: Array<[number, FileInfo]> | null = null;
   const max = tables.maxDepth;
-  for (const cs of callSites(e)) {
+  const sites = callSites(e);
+  // frames dropped so far, and of those, the ones with a user frame after them (they took a user frame's place)
+  let dropped = 0;
+  let between = 0;
+  for (const cs of sites) {
     const raw = cs.getFileName() ?? '';
     const file = fileInfo(raw);
-    if (file.skip) continue;
+    if (file.skip) {
+      dropped++;
+      continue;
+    }
     const site = siteOf(file, cs, raw);
     if (site.role === DISPOSE_HELPER) {
+      dropped++;
       while (inner !== null && inner.length > 0 && inner[inner.length - 1][0] === out.length - 1 && inner[inner.length - 1][1] === file) {
         inner.pop();
         out.pop();
+        dropped++;
       }
       continue;
     }
     if (out.length > max) break;
+    between = dropped;
     if (site.role === HELPER_INNER) (inner ??= []).push([out.length, file]);
     out.push(site.frame);
   }
+  // A capture that came back full with fewer than maxDepth user frames, and frames dropped between them, lost
+  // user frames to those: later captures ask for as many more as it fell short.
+  if (e.limit !== undefined && sites.length >= e.limit && out.length <= max && between > 0) tables.allowance = Math.min(MAX_ALLOWANCE, tables.allowance + max + 1 - out.length);
   return out;
 }
