@@ -1,10 +1,9 @@
 // Switching from async-mutex: this is an async-mutex program with one import line changed. Run it, then read the
-// profile it saves with go tool pprof (the command is printed):
+// profile it writes (to the file named, default async-mutex.pb.gz here) with go tool pprof (the command is printed):
 //
-//   npx tsx examples/async-mutex.ts
+//   npx tsx examples/async-mutex.ts [file]
 import { writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { resolve } from 'node:path';
 import { Mutex, Semaphore } from 'mutexprof/async-mutex'; // was: from 'async-mutex'
 import { lookup, setMutexProfileFraction, setBlockProfileRate } from 'mutexprof';
 
@@ -31,6 +30,6 @@ async function query(): Promise<void> {
 }
 
 await Promise.all([...Array.from({ length: 8 }, refresh), ...Array.from({ length: 8 }, query)]);
-const file = join(tmpdir(), 'async-mutex-example.pb.gz');
+const file = resolve(process.argv[2] ?? 'async-mutex.pb.gz');
 await writeFile(file, await lookup('mutex').encode());
 console.log(`go tool pprof -top ${file}`);

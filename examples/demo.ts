@@ -37,7 +37,10 @@ import {
 
 const PORT = Number(process.env.PORT ?? 6060);
 const HOST = process.env.HOST ?? '127.0.0.1';
-const LOAD_SECONDS = Number(process.env.LOAD_SECONDS ?? 600); // the load loop stops by itself
+// The built-in load: LOAD_RATE requests a second from LOAD_CONCURRENCY clients, until the demo stops (or for
+// LOAD_SECONDS): enough to keep every lock contended, a fraction of a core.
+const LOAD_SECONDS = Number(process.env.LOAD_SECONDS ?? Infinity);
+const LOAD_RATE = Number(process.env.LOAD_RATE ?? 400);
 const CONCURRENCY = Number(process.env.LOAD_CONCURRENCY ?? 24);
 
 // The README's recommended production settings: 1 in 100 contention events; waits ≥ 10 ms (shorter ones in
@@ -196,33 +199,40 @@ server.listen(PORT, HOST, () => {
   const addr = server.address();
   const port = typeof addr === 'object' && addr ? addr.port : PORT;
   const base = `http://${HOST}:${port}`;
-  console.log(`mutexprof demo listening on ${base} (load for ${LOAD_SECONDS}s, Ctrl-C to stop)
+  console.log(`mutexprof demo listening on ${base} (load: ${LOAD_RATE} requests a second${Number.isFinite(LOAD_SECONDS) ? ` for ${LOAD_SECONDS} s` : ''}; Ctrl-C to stop)
 Profiles: ${base}/debug/pprof/          flame graphs: ${base}/debug/pprof/ui/
 Lock metrics: ${base}/metrics            who holds and waits now: ${base}/debug/pprof/locks?debug=1
 Make a stall (the watchdog reports it): curl -X POST '${base}/admin/stall?ms=3000'
 
 Next, with Go's pprof (apt-get install golang-go):
   go tool pprof -top ${base}/debug/pprof/mutex             # who held contended locks (holders' view)
-  go tool pprof -http=:8080 ${base}/debug/pprof/mutex      # flame graph in the browser
+  go tool pprof -http=127.0.0.1:8080 ${base}/debug/pprof/mutex   # Go's web UI, on loopback
   go tool pprof -top -tagfocus lock=user-cache ${base}/debug/pprof/mutex
   go tool pprof -traces -seconds 5 ${base}/debug/pprof/mutex   # the next 5 seconds only
   go tool pprof -top ${base}/debug/pprof/block             # who waited (waiters' view)`);
   void load(base);
 });
 
-/** The built-in load: CONCURRENCY clients over loopback for LOAD_SECONDS. */
+/** A few users get most of the requests, as in most services: their refills are what callers queue for. */
+function popularUser(): number {
+  return Math.random() < 0.6 ? Math.floor(Math.random() * 5) : Math.floor(Math.random() * 50);
+}
+
+/** The built-in load: CONCURRENCY clients over loopback, LOAD_RATE requests a second in all, for LOAD_SECONDS. */
 async function load(base: string): Promise<void> {
   const until = Date.now() + LOAD_SECONDS * 1000;
+  const gapMs = (CONCURRENCY * 1000) / LOAD_RATE; // each client's pause between its requests
   let n = 0;
   const client = async (): Promise<void> => {
     while (Date.now() < until && server.listening) {
+      await sleep(gapMs * (0.5 + Math.random())); // spread, so that the clients do not move in step
       const i = n++;
       const req =
         i % 400 === 0
           ? fetch(`${base}/admin/reload`, { method: 'POST' })
           : i % 3 === 0
             ? fetch(`${base}/events`, { method: 'POST' })
-            : fetch(`${base}/users/${i % 50}`);
+            : fetch(`${base}/users/${popularUser()}`);
       try {
         await (await req).arrayBuffer();
       } catch {

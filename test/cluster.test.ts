@@ -151,6 +151,31 @@ describe('cluster: true in a node:cluster primary', () => {
   });
 });
 
+describe('cluster: true where only the primary turned profiling on (settings are per process)', () => {
+  test('the merged profile, its index and its flame graph say which process has which profile off', async () => {
+    const app = fork(join(root, 'test/fixtures/cluster-app.mjs'), [], { env: { ...process.env, MUTEXPROF_DIST: dist, TIMEOUT_MS: '2000', WORKER_RATES: 'off' }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    try {
+      const [ready] = (await once(app, 'message')) as [{ port: number; pids: Array<{ worker: number; pid: number }> }];
+      const base = `http://127.0.0.1:${ready.port}/debug/pprof`;
+      app.send({ do: 'round' });
+      await once(app, 'message');
+      const merged = decode(Buffer.from(await (await fetch(`${base}/mutex`)).arrayBuffer()));
+      expect(merged.byPid.size).toBe(0); // nothing recorded: the workers, which hold the locks, never turned it on
+      for (const { worker, pid } of ready.pids) {
+        expect(merged.comments).toContain(`worker ${worker} (pid ${pid}): mutexprof: the mutex profile is off in this process: setMutexProfileFraction(0), the default; nothing is recorded`);
+      }
+      expect(merged.comments.some((c) => c.startsWith(`process (pid ${app.pid})`))).toBe(false); // the primary has it on
+      const index = await (await fetch(`${base}/`)).text();
+      for (const { worker, pid } of ready.pids) expect(index).toContain(`worker ${worker} (pid ${pid}): mutexprof: the mutex profile is off in this process`);
+      const flame = (await (await fetch(`${base}/ui/data.json?profile=mutex`)).json()) as { comments: string[] };
+      expect(flame.comments.filter((c) => c.includes('is off in this process'))).toHaveLength(3 * 1);
+    } finally {
+      app.kill();
+      await once(app, 'exit').catch(() => {});
+    }
+  });
+});
+
 describe('cluster: true with worker threads', () => {
   test('threads that share their profiles are merged, labelled thread; a thread gone is named', async () => {
     const app = fork(join(root, 'test/fixtures/threads-app.mjs'), [], { env: { ...process.env, MUTEXPROF_DIST: dist }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });

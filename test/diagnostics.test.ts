@@ -17,7 +17,7 @@ import {
   lookup,
   type StallReport,
 } from '../src/index.js';
-import { manualClock, ms, seeded, names } from './helpers.js';
+import { captureWarnings, manualClock, ms, seeded, names } from './helpers.js';
 
 const clock = manualClock();
 configureProfiler({ now: clock.now, random: () => 0 });
@@ -191,23 +191,21 @@ describe('watchLocks: the stall watchdog', () => {
   });
 
   test('without onStall: a process warning (code MUTEXPROF_STALL); bad options throw', async () => {
-    const warnings: Error[] = [];
-    const onWarning = (w: Error): void => void warnings.push(w);
-    process.on('warning', onWarning);
     const stop = watchLocks({ waitMs: 50 });
     try {
-      const mu = new Mutex({ name: 'warned' });
-      const { release } = await holderAndWaiters(mu, 1);
-      clock.advance(100 * ms);
-      vi.advanceTimersByTime(25);
-      await new Promise((r) => setImmediate(r)); // warnings are emitted on the next tick
-      const stalls = warnings.filter((w) => (w as { code?: string }).code === 'MUTEXPROF_STALL');
+      const { warnings } = await captureWarnings(async () => {
+        const mu = new Mutex({ name: 'warned' });
+        const { release } = await holderAndWaiters(mu, 1);
+        clock.advance(100 * ms);
+        vi.advanceTimersByTime(25);
+        await new Promise((r) => setImmediate(r)); // warnings are emitted on the next tick
+        await release();
+      });
+      const stalls = warnings.filter((w) => w.code === 'MUTEXPROF_STALL');
       expect(stalls).toHaveLength(1);
       expect(stalls[0].message).toBe('mutexprof: Mutex "warned" stalled: 1 waiting, the oldest for 100 ms');
-      await release();
     } finally {
       stop();
-      process.off('warning', onWarning);
     }
     expect(() => watchLocks({ waitMs: -1 })).toThrow(RangeError);
     expect(() => watchLocks({ onStall: 3 as unknown as () => void })).toThrow(TypeError);

@@ -25,14 +25,14 @@ describe.skipIf(!go)('go tool pprof against the demo service', () => {
     home = mkdtempSync(join(tmpdir(), 'mutexprof-e2e-'));
     demo = spawn(process.execPath, ['--import', 'tsx', 'examples/demo.ts'], {
       cwd: root,
-      env: { ...process.env, PORT: '0', LOAD_SECONDS: '60', MUTEX_PROFILE_FRACTION: '1', BLOCK_PROFILE_RATE: '1', BLOCK_PROFILE_FRACTION: '1', HOLD_PROFILE_FRACTION: '1' },
+      env: { ...process.env, PORT: '0', LOAD_SECONDS: '60', LOAD_RATE: '3000', MUTEX_PROFILE_FRACTION: '1', BLOCK_PROFILE_RATE: '1', BLOCK_PROFILE_FRACTION: '1', HOLD_PROFILE_FRACTION: '1' },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     let out = '';
     while (!/listening on (http:\S+)/.test(out)) out += ((await once(demo.stdout!, 'data')) as [Buffer])[0].toString();
     base = /listening on (http:\S+)/.exec(out)![1];
     expect(out).toContain(`go tool pprof -top ${base}/debug/pprof/mutex`);
-    expect(out).toContain('-http=:8080');
+    expect(out).toContain('-http=127.0.0.1:8080'); // Go's web UI on loopback, not on every interface
     expect(out).toContain('-tagfocus lock=');
     expect(out).toContain('/debug/pprof/block');
     // let the load loop make contention on every lock (bounded wait, no fixed sleep deciding the outcome)

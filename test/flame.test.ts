@@ -20,17 +20,21 @@ const snapshot: ProfileSnapshot = {
   ],
 };
 
-test('root to leaf, functions merged by name and file (lines apart are one frame), values summed', async () => {
+test('root to leaf, over every lock one level per lock first, functions merged by name and file (lines apart are one frame), values summed', async () => {
   const d = await flameData(snapshot, 1, null);
   expect(d.total).toBe(457);
   expect(d.tree.value).toBe(457);
-  const handler = d.tree.children.find((c) => c.name === 'handler')!;
-  expect(handler.value).toBe(450);
-  expect(handler.children.map((c) => [c.name, c.value])).toEqual([
-    ['refill', 400],
-    ['reload', 50],
+  expect(d.tree.children.map((c) => [c.name, c.value])).toEqual([
+    ['lock cache', 400],
+    ['lock settings', 50],
+    ['unnamed locks', 7],
   ]);
-  expect(handler.children[0].children).toEqual([{ name: 'Mutex.unlock', file: '/app/x.ts', value: 400, children: [] }]);
+  // Mutex.unlock of lock cache and of the unnamed lock are apart: the chart says which lock each frame is of
+  const cache = d.tree.children[0].children.find((c) => c.name === 'handler')!;
+  expect(cache.value).toBe(400);
+  expect(cache.children.map((c) => [c.name, c.value])).toEqual([['refill', 400]]);
+  expect(cache.children[0].children).toEqual([{ name: 'Mutex.unlock', file: '/app/x.ts', value: 400, children: [] }]);
+  expect(d.tree.children[2].children.map((c) => c.name)).toEqual(['other']);
   expect(d.locks).toEqual([
     { name: 'cache', value: 400 },
     { name: 'settings', value: 50 },
@@ -51,7 +55,7 @@ test('one lock, or the unnamed ones; counts instead of delay', async () => {
 
 test('data.json is written in chunks, node by node: the same data as JSON.stringify writes', async () => {
   const d = await flameData(snapshot, 1, null);
-  const data = { ...d, profiles: ['mutex'], sampleTypes: [{ type: 'delay', unit: 'nanoseconds' }], value: 'delay', comments: ['a "quoted" note'] };
+  const data = { ...d, profiles: ['mutex'], sampleTypes: [{ type: 'delay', unit: 'nanoseconds' }], value: 'delay', comments: ['a "quoted" note'], seconds: 0 };
   const chunks = await jsonChunks(data);
   expect(JSON.parse(Buffer.concat(chunks).toString())).toEqual(JSON.parse(JSON.stringify(data)));
 });

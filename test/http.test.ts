@@ -11,6 +11,7 @@ import { once } from 'node:events';
 import { Profile } from 'pprof-format';
 import { Mutex, pprofHandler, startPprofServer, setMutexProfileFraction, configureProfiler } from '../src/index.js';
 import { recorders } from '../src/profile/recorder.js';
+import { captureWarnings } from './helpers.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
@@ -313,6 +314,22 @@ describe('pprofHandler in process', () => {
       configureProfiler({ now: previous.now });
       setMutexProfileFraction(0);
     }
+  });
+
+  test('twenty-five requests in flight at once, deltas and merged views, print no MaxListenersExceededWarning', async () => {
+    const { warnings } = await captureWarnings(async () => {
+      for (const cluster of [false, true]) {
+        const server = await startPprofServer({ port: 0, cluster });
+        try {
+          const port = (server.address() as { port: number }).port;
+          const replies = await Promise.all(Array.from({ length: 25 }, (_, i) => request(port, 'GET', i % 2 ? '/debug/pprof/mutex?seconds=1' : '/debug/pprof/block')));
+          expect(replies.map((r) => r.status)).toEqual(Array.from({ length: 25 }, () => 200));
+        } finally {
+          await new Promise((r) => server.close(r));
+        }
+      }
+    });
+    expect(warnings.map((w) => w.name)).toEqual([]);
   });
 
   test('close() of the standalone server ends pending deltas (503) instead of waiting for them', async () => {

@@ -13,7 +13,7 @@ import { promisify } from 'node:util';
 import { Profile } from 'pprof-format';
 import { Mutex, setMutexProfileFraction, setBlockProfileRate, configureProfiler, startProfilePush, lookup, type PushOutcome } from '../src/index.js';
 import { drainAll } from '../src/profile/recorder.js';
-import { manualClock, ms, totalsOf } from './helpers.js';
+import { captureWarnings, manualClock, ms, totalsOf } from './helpers.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const clock = manualClock();
@@ -104,21 +104,16 @@ async function contend(mu: Mutex, delay: number): Promise<void> {
 /** The delay of lock `lock` in what the server stored, per push of profile `kind`. */
 const pushed = (kind: string, lock: string): number[] => stored.filter((s) => s.kind === kind && s.totals.has(lock)).map((s) => s.totals.get(lock)![1]);
 
-/** Outcomes published on mutexprof:push, and warnings, while `f` runs. */
+/** Outcomes published on mutexprof:push, and the warnings (collected, not printed), while `f` runs. */
 async function observing<T>(f: () => Promise<T>): Promise<{ result: T; outcomes: PushOutcome[]; warnings: string[] }> {
   const outcomes: PushOutcome[] = [];
-  const warnings: string[] = [];
   const onOutcome = (m: unknown): void => void outcomes.push(m as PushOutcome);
-  const onWarning = (w: Error & { code?: string }): void => void (w.code === 'MUTEXPROF_PUSH' && warnings.push(w.message));
   subscribe('mutexprof:push', onOutcome);
-  process.on('warning', onWarning);
   try {
-    const result = await f();
-    await new Promise((r) => setImmediate(r)); // warnings are emitted on the next tick
-    return { result, outcomes, warnings };
+    const { result, warnings } = await captureWarnings(f);
+    return { result, outcomes, warnings: warnings.filter((w) => w.code === 'MUTEXPROF_PUSH').map((w) => w.message) };
   } finally {
     unsubscribe('mutexprof:push', onOutcome);
-    process.off('warning', onWarning);
   }
 }
 

@@ -2,7 +2,7 @@
 // no memory for free keys): behaviour, bad input, and their profiles.
 import { describe, test, expect, beforeEach } from 'vitest';
 import fc from 'fast-check';
-import { Semaphore, KeyedMutex, setMutexProfileFraction, setBlockProfileRate, configureProfiler, setLockTracking, queryLocks, type Guard } from '../src/index.js';
+import { Semaphore, KeyedMutex, setMutexProfileFraction, setBlockProfileRate, configureProfiler, setLockTracking, queryLocks, lookup, type Guard } from '../src/index.js';
 import { flush, track, manualClock, ms, samplesOf, totalsOf, names, abortListeners } from './helpers.js';
 
 const clock = manualClock();
@@ -210,5 +210,41 @@ describe('KeyedMutex', () => {
       (await w)[Symbol.dispose]();
       expect((await samplesOf('mutex', name)).map((e) => e.pairs)).toEqual([keyLabel ? [['key', 'user-7']] : []]);
     }
+  });
+});
+
+describe('the leaf of a sample names what the caller called', () => {
+  test('KeyedMutex: KeyedMutex.lock and KeyedMutex.unlock in the block and mutex profiles, as in the locks profile', async () => {
+    setMutexProfileFraction(1);
+    setBlockProfileRate(1);
+    const keyed = new KeyedMutex({ name: 'keyed-leaf' });
+    const g = await keyed.lock('k');
+    const w = keyed.lock('k');
+    const locks = await lookup('locks').snapshot();
+    clock.advance(ms);
+    g[Symbol.dispose]();
+    (await w)[Symbol.dispose]();
+    expect((await samplesOf('mutex', 'keyed-leaf')).map((e) => names(e)[0])).toEqual(['KeyedMutex.unlock']);
+    expect((await samplesOf('block', 'keyed-leaf')).map((e) => names(e)[0])).toEqual(['KeyedMutex.lock']);
+    const waiting = locks.samples.filter((x) => x.labels.some(([k, v]) => k === 'lock' && v === 'keyed-leaf') && x.labels.some(([k, v]) => k === 'state' && v === 'waiting'));
+    expect(waiting.map((x) => x.frames[0].name)).toEqual(['KeyedMutex.lock']);
+  });
+
+  test('Semaphore: a waiter is Semaphore.acquire in the locks profile, a release Semaphore.release', async () => {
+    const sem = new Semaphore(1, { name: 'sem-leaf' });
+    const g = await sem.acquire();
+    const w = sem.acquire();
+    const waiting = (await lookup('locks').snapshot()).samples.filter((x) => x.labels.some(([k, v]) => k === 'lock' && v === 'sem-leaf') && x.labels.some(([k, v]) => k === 'state' && v === 'waiting'));
+    expect(waiting.map((x) => x.frames[0].name)).toEqual(['Semaphore.acquire']);
+    g[Symbol.dispose]();
+    (await w)[Symbol.dispose]();
+    setMutexProfileFraction(1);
+    const h = await sem.acquire();
+    const w2 = sem.acquire();
+    clock.advance(ms);
+    sem.release();
+    (await w2)[Symbol.dispose]();
+    void h;
+    expect((await samplesOf('mutex', 'sem-leaf')).map((e) => names(e)[0])).toEqual(['Semaphore.release']); // its line: test/stacks.test.ts
   });
 });

@@ -194,6 +194,24 @@ describe('leaf frames', () => {
     expect(inMethod(src, lock.line, /^\s+lock\(options\?: LockOptions\): Promise<Guard> \{/)).toBe(true);
   });
 
+  test('Semaphore.release’s is the release itself, after the arguments are checked (tsx)', () => {
+    const script = join(dir, 'release-leaf.mts');
+    writeFileSync(
+      script,
+      `import { Semaphore, setMutexProfileFraction, lookup } from '${pathToFileURL(join(root, 'src/index.js')).href}';
+      setMutexProfileFraction(1);
+      const sem = new Semaphore(1);
+      await sem.acquire();
+      const w = sem.acquire();
+      sem.release();
+      (await w)[Symbol.dispose]();
+      console.log(JSON.stringify((await lookup('mutex').snapshot()).samples[0].frames[0]));`,
+    );
+    const leaf = JSON.parse(execFileSync(process.execPath, ['--import', 'tsx', script], { cwd: root, encoding: 'utf8' })) as { name: string; file: string; line: number };
+    expect(leaf.name).toBe('Semaphore.release');
+    expect(readFileSync(leaf.file, 'utf8').split('\n')[leaf.line - 1]).toMatch(/^\s+this\.#release\(this\.#releasable\(weight\)/);
+  });
+
   test('carry the method’s first line in the built bundle (dist)', () => {
     const [unlock, lock] = JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', leafScript('mutexprof')], { cwd: root, encoding: 'utf8' })) as Array<{ file: string; line: number }>;
     const dist = readFileSync(join(root, 'dist/index.js'), 'utf8').split('\n');

@@ -28,7 +28,7 @@ describe.skipIf(!browserPath)('/debug/pprof/ui/ in headless Chromium', () => {
   beforeAll(async () => {
     demo = spawn(process.execPath, ['--import', 'tsx', 'examples/demo.ts'], {
       cwd: root,
-      env: { ...process.env, PORT: '0', LOAD_SECONDS: '60', MUTEX_PROFILE_FRACTION: '1', BLOCK_PROFILE_RATE: '1', BLOCK_PROFILE_FRACTION: '1' },
+      env: { ...process.env, PORT: '0', LOAD_SECONDS: '60', LOAD_RATE: '3000', MUTEX_PROFILE_FRACTION: '1', BLOCK_PROFILE_RATE: '1', BLOCK_PROFILE_FRACTION: '1' },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     let out = '';
@@ -85,7 +85,11 @@ describe.skipIf(!browserPath)('/debug/pprof/ui/ in headless Chromium', () => {
     for (const n of ['SettingsStore.reload', 'UserCache.get', 'EventQueue.flush', 'RWMutex.unlock']) expect(names).toContain(n);
     const locks = await page.$$eval('#lock option', (os) => os.map((o) => o.getAttribute('value')));
     expect(locks).toEqual(expect.arrayContaining(['settings', 'user-cache', 'event-flush']));
-    expect(await page.textContent('#summary')).toMatch(/^mutex: [\d.]+ (ns|µs|ms|s) delay/);
+    // over every lock, each lock is a frame of its own below the root: one function of two locks is drawn twice
+    for (const n of ['lock settings', 'lock user-cache', 'lock event-flush']) expect(names).toContain(n);
+    expect(await page.textContent('#summary')).toMatch(/^mutex: [\d.]+ (ns|µs|ms|s) delay since the process started/);
+    // the value menu says what the numbers are, as the summary shows them (a time, not nanoseconds)
+    expect(await page.$$eval('#value option', (os) => os.map((o) => o.textContent))).toEqual(['contentions (count)', 'delay (time)']);
   });
 
   test('the lock filter changes what is shown; the value switch shows counts', async () => {
@@ -105,6 +109,15 @@ describe.skipIf(!browserPath)('/debug/pprof/ui/ in headless Chromium', () => {
     await summaryMatches(/^block:/);
     expect((await frames()).some((n) => /RWMutex\.(r?[Ll]ock|withRLock)|Mutex\.(lock|withLock)|KeyedMutex\.lock|Semaphore\.acquire/.test(n))).toBe(true);
 
+    // Back undoes each choice, in turn
+    await page.goBack();
+    await summaryMatches(/^mutex: .* contentions on lock settings/);
+    await page.goBack();
+    await summaryMatches(/^mutex: .* delay on lock settings/);
+    await page.goBack();
+    await summaryMatches(/^mutex: [^ ]+ [^ ]+ delay since the process started/);
+    expect(page.url()).not.toContain('lock=');
+
     await page.selectOption('#profile', 'mutex');
     await summaryMatches(/^mutex:/);
     if (process.env.MUTEXPROF_SCREENSHOT) {
@@ -112,6 +125,14 @@ describe.skipIf(!browserPath)('/debug/pprof/ui/ in headless Chromium', () => {
       await page.waitForFunction(() => Math.max(...Array.from(document.querySelectorAll('#chart rect'), (r) => Number(r.getAttribute('width')))) >= 0.99 * Number(document.querySelector('#chart svg')?.getAttribute('width')));
       await page.screenshot({ path: process.env.MUTEXPROF_SCREENSHOT, fullPage: true });
     }
+  });
+
+  test('the last N seconds: a delta of what happens from now on', async () => {
+    await page.goto(`${base}/debug/pprof/ui/?profile=block&seconds=1`);
+    await summaryMatches(/^block: .* over 1 s\./);
+    expect(await page.$eval('#window', (s) => (s as unknown as { value: string }).value)).toBe('1');
+    await page.goto(`${base}/debug/pprof/ui/?profile=locks`);
+    await summaryMatches(/^locks: .* now\./);
   });
 
   test('no console error, no request outside the service', () => {

@@ -38,6 +38,8 @@ type SnapshotOp = Extract<PeerOp, { op: 'snapshot' | 'delta' }>;
 interface Answer {
   parts?: WirePart[];
   counts?: Record<string, number>;
+  /** per profile, what its process says of it (off, what the bounds dropped), naming the process */
+  notes?: Array<[string, string]>;
   /** a profile's own text (the `locks` dump, which a merged snapshot cannot give), per process or thread */
   texts?: Array<{ origin: Array<[string, string]>; text: string }>;
   error?: string;
@@ -57,7 +59,12 @@ function origin(): Array<[string, string]> {
 async function answerHere(op: PeerOp, signal: AbortSignal): Promise<Answer> {
   if (op.op === 'counts') {
     await settleAll();
-    return { counts: Object.fromEntries(profiles().map((p) => [p.name, p.count()])) };
+    const who = originName(origin());
+    const notes = profiles().flatMap((p): Array<[string, string]> => {
+      const note = sourceOf(p.name)?.note?.() ?? '';
+      return note === '' ? [] : [[p.name, `${who}: ${note}`]];
+    });
+    return { counts: Object.fromEntries(profiles().map((p) => [p.name, p.count()])), notes };
   }
   const source = sourceOf(op.name);
   if (source === undefined) return { error: `no profile ${op.name}` };
@@ -85,14 +92,16 @@ async function answerWithThreads(op: PeerOp, timeoutMs: number, signal: AbortSig
 function combine(answers: Answer[], missing: string[]): Answer & { missing: string[] } {
   const parts: WirePart[] = [];
   const counts: Record<string, number> = {};
+  const notes: Array<[string, string]> = [];
   const texts: NonNullable<Answer['texts']> = [];
   for (const a of answers) {
     if (a.parts) parts.push(...a.parts);
+    if (a.notes) notes.push(...a.notes);
     if (a.texts) texts.push(...a.texts);
     if (a.missing) missing.push(...a.missing);
     for (const [k, v] of Object.entries(a.counts ?? {})) counts[k] = (counts[k] ?? 0) + v;
   }
-  return { parts, counts, texts, missing };
+  return { parts, counts, notes, texts, missing };
 }
 
 // ---- cluster workers: the answering side, installed when mutexprof is imported in a worker ----

@@ -41,7 +41,7 @@
 // aborted wait does), and changes nothing for any other waiter or holder. Independent tasks that merely contend
 // form no cycle.
 
-import { AsyncLocalStorage } from 'node:async_hooks';
+import { AsyncLocalStorage, executionAsyncId } from 'node:async_hooks';
 import { channel } from 'node:diagnostics_channel';
 import { setTimeout as realTimeout, clearTimeout as clearRealTimeout } from 'node:timers';
 import { shared } from '../shared.js';
@@ -189,8 +189,14 @@ function newTask(): Task {
   return { id: order.nextTask++, held: [], waiting: null, token: 0, turn: 0, sure: false, lineage: order.nextToken++, suspended: false };
 }
 
-/** The current synchronous run: a microtask ends it once something in it has acquired. */
+/**
+ * The current synchronous run. Where async_hooks knows it (a macrotask's callback; any job while promise hooks are
+ * on, as AsyncLocalStorage keeps them on Node < 24), by its execution id, for nothing; else (a promise reaction on
+ * Node ≥ 24) by a counter that a microtask bumps once something in the run has acquired.
+ */
 function turnNow(): number {
+  const id = executionAsyncId();
+  if (id !== 0) return -id;
   if (!order.bumping) {
     order.bumping = true;
     queueMicrotask(bump);

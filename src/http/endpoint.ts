@@ -43,12 +43,38 @@ export interface ResolvedOptions {
   maxSeconds: number;
   /** merge over the cluster's workers and the sharing threads, waiting at most timeoutMs for each */
   cluster: { timeoutMs: number } | null;
-  /** aborted when the server serving these requests closes: pending deltas end */
-  closing: AbortSignal | null;
+  /** the standalone server's requests in flight, ended when it closes (pending deltas end with 503) */
+  closing: InFlight | null;
+}
+
+/**
+ * @internal The requests a standalone server has in flight, each by its own AbortController: ended together when the
+ * server closes. One set rather than a listener per request on one shared signal (twenty pending deltas would
+ * print MaxListenersExceededWarning, and every removal would scan the listeners).
+ */
+export class InFlight {
+  readonly #requests = new Set<AbortController>();
+  #closed = false;
+
+  /** `ac` is in flight: aborted with 'closing' when the server closes (at once if it has). */
+  add(ac: AbortController): void {
+    if (this.#closed) ac.abort('closing');
+    else this.#requests.add(ac);
+  }
+
+  delete(ac: AbortController): void {
+    this.#requests.delete(ac);
+  }
+
+  close(): void {
+    this.#closed = true;
+    for (const ac of this.#requests) ac.abort('closing');
+    this.#requests.clear();
+  }
 }
 
 /** @internal */
-export function resolveOptions(options: PprofOptions | undefined, fn: string, closing: AbortSignal | null = null): ResolvedOptions {
+export function resolveOptions(options: PprofOptions | undefined, fn: string, closing: InFlight | null = null): ResolvedOptions {
   if (options !== undefined && (options === null || typeof options !== 'object')) {
     throw new TypeError(`mutexprof: ${fn}(options): options must be an object`);
   }
@@ -115,16 +141,19 @@ function escapeHtml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
-function indexPage(base: string, counts: ReadonlyMap<string, number> | null, cluster: readonly string[] | null): string {
+/**
+ * The index: `counts` and `notes` (per profile: whether it is off, what the bounds dropped) are this process's, or,
+ * merged over a cluster, every process's, each note naming its process; `cluster`: who was left out.
+ */
+function indexPage(base: string, counts: ReadonlyMap<string, number> | null, cluster: readonly string[] | null, merged: ReadonlyArray<readonly [string, string]> | null): string {
   const all = profiles();
   const rows = all.map((p) => `<tr><td>${counts?.get(p.name) ?? p.count()}</td><td><a href='${escapeHtml(p.name)}?debug=1'>${escapeHtml(p.name)}</a></td></tr>`).join('\n');
   const descriptions = all.map((p) => `<li><div class=profile-name>${escapeHtml(p.name)}: </div> ${escapeHtml(p.description)}</li>`).join('\n');
-  const notes = all
-    .map((p) => [p.name, sourceOf(p.name)?.note?.() ?? ''] as const)
+  const notes = (merged ?? all.map((p) => [p.name, sourceOf(p.name)?.note?.() ?? ''] as const))
     .filter(([, note]) => note !== '')
     .map(([name, note]) => `<li><div class=profile-name>${escapeHtml(name)}: </div> ${escapeHtml(note)}</li>`)
     .join('\n');
-  const merged = cluster === null ? '' : `<p>Merged over this process and its cluster workers and threads; each sample is labelled pid, and worker or thread.${cluster.length === 0 ? '' : `</p>\n<p>Left out:<ul>\n${cluster.map((m) => `<li>${escapeHtml(m)}</li>`).join('\n')}\n</ul>`}</p>\n`;
+  const mergedOver = cluster === null ? '' : `<p>Merged over this process and its cluster workers and threads; each sample is labelled pid, and worker or thread.${cluster.length === 0 ? '' : `</p>\n<p>Left out:<ul>\n${cluster.map((m) => `<li>${escapeHtml(m)}</li>`).join('\n')}\n</ul>`}</p>\n`;
   const title = escapeHtml(base + '/');
   return `<html>
 <head>
@@ -140,7 +169,7 @@ function indexPage(base: string, counts: ReadonlyMap<string, number> | null, clu
 <body>
 ${title}<br>
 <br>
-${merged}Types of profiles available:
+${mergedOver}Types of profiles available:
 <table>
 <thead><td>Count</td><td>Profile</td></thead>
 ${rows}
@@ -153,7 +182,7 @@ ${descriptions}
 </ul>
 </p>
 <p><a href='ui/'>Flame graphs</a> of every profile, in this browser.</p>
-${notes === '' ? '' : `<p>\nWhat the bounds and the sampling budget changed (see the profile's comments, and "Bounds" in mutexprof's README):\n<ul>\n${notes}\n</ul>\n</p>\n`}<p>Set debug=1 as a query parameter to export in legacy text format. Set seconds=N for a delta profile over the next N seconds.</p>
+${notes === '' ? '' : `<p>\nNotes (each profile carries them in its comments: go tool pprof -comments):\n<ul>\n${notes}\n</ul>\n</p>\n`}<p>Set debug=1 as a query parameter to export in legacy text format. Set seconds=N for a delta profile over the next N seconds.</p>
 </body>
 </html>
 `;
@@ -211,16 +240,16 @@ export async function serve(req: IncomingMessage, res: ServerResponse, rel: stri
   }
   if (name === '') {
     await settleAll(); // the counts: pending events resolved a slice at a time, not in one block
-    if (opts.cluster === null) return send(req, res, 'text/html; charset=utf-8', indexPage(base, null, null));
+    if (opts.cluster === null) return send(req, res, 'text/html; charset=utf-8', indexPage(base, null, null, null));
     const r = requestSignal(res, opts.closing);
     let g: Awaited<ReturnType<typeof gather>>;
     try {
       g = await gather({ op: 'counts' }, opts.cluster.timeoutMs, r.signal);
     } finally {
-      r.dispose(); // the server's closing signal outlives the request: leave no listener on it
+      r.dispose(); // the server outlives the request: leave nothing of it there
     }
     if (g === null) return;
-    return send(req, res, 'text/html; charset=utf-8', indexPage(base, new Map(Object.entries(g.counts ?? {})), g.missing));
+    return send(req, res, 'text/html; charset=utf-8', indexPage(base, new Map(Object.entries(g.counts ?? {})), g.missing, g.notes ?? []));
   }
   if (name === 'symbol') return serveSymbol(req, res);
   if (name === 'ui') return redirect(req, res, `${base}/ui/`);
@@ -229,6 +258,8 @@ export async function serve(req: IncomingMessage, res: ServerResponse, rel: stri
       send: (type, body) => send(req, res, type, body),
       error: (status, message) => serveError(res, status, message),
       snapshot: (profile) => snapshotFor(res, sourceOf(profile)!, opts),
+      delta: (profile, seconds) => deltaFor(res, sourceOf(profile)!, seconds, opts),
+      maxSeconds: opts.maxSeconds,
       derived,
     });
   }
@@ -268,19 +299,17 @@ export async function serve(req: IncomingMessage, res: ServerResponse, rel: stri
 }
 
 /** A signal aborted when the client goes away ('gone') or the server closes ('closing'); dispose() when done. */
-function requestSignal(res: ServerResponse, closing: AbortSignal | null): { signal: AbortSignal; dispose(): void } {
+function requestSignal(res: ServerResponse, closing: InFlight | null): { signal: AbortSignal; dispose(): void } {
   const ac = new AbortController();
   const gone = (): void => ac.abort('gone');
-  const close = (): void => ac.abort('closing');
   res.on('close', gone);
-  closing?.addEventListener('abort', close);
   if (res.destroyed) gone();
-  else if (closing?.aborted) close();
+  closing?.add(ac);
   return {
     signal: ac.signal,
     dispose() {
       res.off('close', gone);
-      closing?.removeEventListener('abort', close);
+      closing?.delete(ac);
     },
   };
 }
@@ -313,8 +342,11 @@ export async function snapshotFor(res: ServerResponse, source: ProfileSource, op
   }
 }
 
-/** `?seconds=N`: the delta over the next N seconds (ended early if the client goes away or the server closes). */
-async function serveDelta(req: IncomingMessage, res: ServerResponse, source: ProfileSource, seconds: number, opts: ResolvedOptions): Promise<void> {
+/**
+ * The delta of `source` over the next `seconds`, this process's or merged over the cluster; null (the answer sent:
+ * 503 or 500) if the server closes or the client goes away first.
+ */
+async function deltaFor(res: ServerResponse, source: ProfileSource, seconds: number, opts: ResolvedOptions): Promise<ProfileSnapshot | null> {
   const r = requestSignal(res, opts.closing);
   let snapshot: ProfileSnapshot | null;
   try {
@@ -325,9 +357,14 @@ async function serveDelta(req: IncomingMessage, res: ServerResponse, source: Pro
   if (snapshot === null) {
     if (r.signal.reason === 'closing') serveError(res, 503, 'profile collection cancelled: the server is closing');
     else serveError(res, 500, 'profile collection cancelled: the client went away');
-    return;
   }
-  if (res.destroyed) return;
+  return snapshot;
+}
+
+/** `?seconds=N`: the delta over the next N seconds (ended early if the client goes away or the server closes). */
+async function serveDelta(req: IncomingMessage, res: ServerResponse, source: ProfileSource, seconds: number, opts: ResolvedOptions): Promise<void> {
+  const snapshot = await deltaFor(res, source, seconds, opts);
+  if (snapshot === null || res.destroyed) return;
   send(req, res, 'application/octet-stream', await encodeSnapshot(snapshot, source.sampleTypes), `${source.name}-delta`);
 }
 

@@ -2,7 +2,7 @@
 
 import { Server, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
-import { resolveOptions, serve, type PprofOptions, type ResolvedOptions } from './endpoint.js';
+import { InFlight, resolveOptions, serve, type PprofOptions, type ResolvedOptions } from './endpoint.js';
 
 /** A `(req, res, next?)` handler: node:http, connect, and anything Express accepts in `app.use`. */
 export type PprofRequestHandler = (req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void) => void;
@@ -92,16 +92,16 @@ export interface PprofServerOptions extends PprofOptions {
 
 /** The standalone server: closing it ends its pending deltas (503), so that close() does not wait for them. */
 class PprofServer extends Server {
-  readonly #closing: AbortController;
+  readonly #inFlight: InFlight;
   constructor(options: PprofOptions | undefined) {
-    const closing = new AbortController();
-    const handler = handlerWith(resolveOptions(options, 'startPprofServer', closing.signal));
+    const inFlight = new InFlight();
+    const handler = handlerWith(resolveOptions(options, 'startPprofServer', inFlight));
     super((req, res) => handler(req, res));
-    this.#closing = closing;
+    this.#inFlight = inFlight;
   }
 
   override close(callback?: (err?: Error) => void): this {
-    this.#closing.abort();
+    this.#inFlight.close();
     super.close(callback);
     // the connections of the deltas just ended are idle once their 503 is written
     setImmediate(() => this.closeIdleConnections());

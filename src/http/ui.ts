@@ -21,11 +21,27 @@ import { profiles, sourceOf, type ProfileSnapshot } from '../pprof/registry.js';
 import { Slicer } from '../profile/slice.js';
 import type { FlameData, TreeNode } from './ui/data.js';
 
-/** @internal The flame graph of `s` for sample type `value` (its index), restricted to `lock` if not null. */
-export async function flameData(s: ProfileSnapshot, valueIndex: number, lock: string | null): Promise<Omit<FlameData, 'profiles' | 'sampleTypes' | 'value'>> {
+/**
+ * @internal The flame graph of `s` for sample type `value` (its index), restricted to `lock` if not null. Over every
+ * lock, the first level below the root is the lock (`lock orders`, `unnamed locks`): one function released by
+ * several locks is drawn once per lock, as the lock filter would show it.
+ */
+export async function flameData(s: ProfileSnapshot, valueIndex: number, lock: string | null): Promise<Omit<FlameData, 'profiles' | 'sampleTypes' | 'value' | 'seconds'>> {
   const root: TreeNode = { name: 'all', file: '', value: 0, children: [] };
   const index = new Map<TreeNode, Map<string, TreeNode>>();
   const locks = new Map<string, number>();
+  const childOf = (node: TreeNode, name: string, file: string): TreeNode => {
+    const key = `${name}\0${file}`;
+    let children = index.get(node);
+    if (children === undefined) index.set(node, (children = new Map()));
+    let child = children.get(key);
+    if (child === undefined) {
+      child = { name, file, value: 0, children: [] };
+      children.set(key, child);
+      node.children.push(child);
+    }
+    return child;
+  };
   const slice = new Slicer();
   for (const sample of s.samples) {
     const pause = slice.tick();
@@ -35,20 +51,12 @@ export async function flameData(s: ProfileSnapshot, valueIndex: number, lock: st
     locks.set(name, (locks.get(name) ?? 0) + v);
     if (lock !== null && name !== lock) continue;
     root.value += v;
-    let node = root;
+    let node = lock !== null ? root : childOf(root, name === '' ? 'unnamed locks' : `lock ${name}`, '');
+    if (node !== root) node.value += v;
     for (let i = sample.frames.length - 1; i >= 0; i--) {
       const f = sample.frames[i];
-      const key = `${f.name}\0${f.file}`;
-      let children = index.get(node);
-      if (children === undefined) index.set(node, (children = new Map()));
-      let child = children.get(key);
-      if (child === undefined) {
-        child = { name: f.name, file: f.file, value: 0, children: [] };
-        children.set(key, child);
-        node.children.push(child);
-      }
-      child.value += v;
-      node = child;
+      node = childOf(node, f.name, f.file);
+      node.value += v;
     }
   }
   return {
@@ -74,6 +82,7 @@ const PAGE = `<!doctype html>
 <label>Profile <select id=profile></select></label>
 <label>Lock <select id=lock><option value="">all locks</option></select></label>
 <label>Value <select id=value></select></label>
+<label>Over <select id=window></select></label>
 <button id=refresh type=button>Refresh</button>
 <a href="../">all profiles</a>
 </header>
@@ -119,6 +128,10 @@ export interface UiServer {
   send(type: string, body: string | Buffer | Buffer[]): Promise<void>;
   error(status: number, message: string): void;
   snapshot(name: string): Promise<ProfileSnapshot | null>;
+  /** what happened in the next `seconds`: a delta, as ?seconds=N serves it (null: the client went away) */
+  delta(name: string, seconds: number): Promise<ProfileSnapshot | null>;
+  /** the largest `seconds` accepted */
+  readonly maxSeconds: number;
   /** made once per snapshot and key (concurrent requests of one snapshot share it) */
   derived<T>(s: ProfileSnapshot, key: string, make: () => Promise<T>): Promise<T>;
 }
@@ -143,7 +156,15 @@ export async function serveUi(res: ServerResponse, sub: string, query: URLSearch
   const valueIndex = want === null || want === '' ? source.sampleTypes.length - 1 : source.sampleTypes.findIndex((t) => t.type === want);
   if (valueIndex < 0) return io.error(400, `unknown value ${JSON.stringify(want)}: one of ${source.sampleTypes.map((t) => t.type).join(', ')}`);
   const lock = query.get('lock'); // absent: every lock; '' the unnamed ones
-  const snapshot = await io.snapshot(name);
+  // seconds=N: only what happens in the next N seconds (a delta), for the profiles that count since the start
+  const secondsArg = query.get('seconds');
+  let seconds = 0;
+  if (secondsArg !== null && secondsArg !== '') {
+    seconds = /^\d{1,9}$/.test(secondsArg) ? Number(secondsArg) : -1;
+    if (seconds < 1 || seconds > io.maxSeconds) return io.error(400, `invalid value for "seconds" - must be a positive integer no larger than ${io.maxSeconds}`);
+    if (source.window === undefined) return io.error(400, `${name} is not a cumulative profile: seconds is not supported`);
+  }
+  const snapshot = seconds === 0 ? await io.snapshot(name) : await io.delta(name, seconds);
   if (snapshot === null) return;
   const body = await io.derived(snapshot, `flame\0${valueIndex}\0${lock ?? '\0all'}`, async () =>
     jsonChunks({
@@ -151,6 +172,7 @@ export async function serveUi(res: ServerResponse, sub: string, query: URLSearch
       profiles: profiles().map((p) => p.name),
       sampleTypes: source.sampleTypes,
       value: source.sampleTypes[valueIndex].type,
+      seconds: source.window === undefined ? null : seconds,
     }),
   );
   return io.send('application/json; charset=utf-8', body);

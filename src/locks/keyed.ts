@@ -7,6 +7,7 @@
 // is a label only with { keyLabel: true } (each key a label value: mind the cardinality).
 
 import { Mutex } from './mutex.js';
+import { declareLeaf } from '../profile/stack.js';
 import type { Method } from './waitqueue.js';
 import { checkFn, checkOptions, describeValue, optionLabels, type Guard, type LockOptions, type MutexOptions } from './options.js';
 
@@ -22,9 +23,15 @@ export interface KeyedMutexOptions extends MutexOptions {
 /** Free key mutexes kept for reuse, per KeyedMutex: making one per acquisition of an idle key cost 6× a lock. */
 const SPARE = 16;
 
+const LEAF_LOCK = 'KeyedMutex.lock';
+const LEAF_UNLOCK = 'KeyedMutex.unlock';
+
 /** The Mutex of one key: it leaves its KeyedMutex's map when it is free and nobody waits. */
 class KeyMutex extends Mutex {
   key: LockKey = '';
+  /** @internal samples name what the caller called: KeyedMutex.lock, and its guard's release */
+  override readonly _leafLock: string = LEAF_LOCK;
+  /** @internal */ override readonly _leafUnlock: string = LEAF_UNLOCK;
   constructor(
     name: string,
     private readonly owner: KeyedMutex,
@@ -161,3 +168,6 @@ export class KeyedMutex {
     return { ...options, labels: { ...options?.labels, key: String(key) } };
   }
 }
+
+declareLeaf(LEAF_LOCK, KeyedMutex.prototype.lock);
+declareLeaf(LEAF_UNLOCK, KeyMutex.prototype._unlock);

@@ -14,6 +14,9 @@ const LEAF_UNLOCK = 'Mutex.unlock';
 const LEAF_LOCK = 'Mutex.lock';
 
 export class Mutex extends ProfiledLock {
+  /** @internal the leaves of this lock's samples (a KeyedMutex's key mutexes name their own) */
+  readonly _leafLock: string = LEAF_LOCK;
+  /** @internal */ readonly _leafUnlock: string = LEAF_UNLOCK;
   /**
    * One word for the lock, as Go's sync.Mutex: odd while held. Every acquisition and every release adds one, so
    * each acquisition has its own value; its guard carries it and is stale once the state has moved on. A hand-off
@@ -35,9 +38,9 @@ export class Mutex extends ProfiledLock {
    * `using _ = await mu.lock()`; or release Go style with `mu.unlock()`.
    */
   lock(options?: LockOptions): Promise<Guard> {
-    if (options !== undefined || diag.active) return this._lockSlow(options, 'Mutex.lock', true, LEAF_LOCK, lockMethod);
+    if (options !== undefined || diag.active) return this._lockSlow(options, 'Mutex.lock', true, this._leafLock, lockMethod);
     const s = this.#state;
-    if ((s & 1) === 1) return this._wait(true, undefined, LEAF_LOCK);
+    if ((s & 1) === 1) return this._wait(true, undefined, this._leafLock);
     this.#state = s + 1;
     return Promise.resolve(newGuard(this, s + 1, false));
   }
@@ -64,7 +67,7 @@ export class Mutex extends ProfiledLock {
     if (held !== null) this._releasedAcq(held);
     // a release event for the profiles only when counted waiting ends here (see src/locks/contention.ts)
     const event = this._timed !== 0 || this._carry !== 0;
-    const at = event ? this._releaseEvent(LEAF_UNLOCK, skip, held === null ? null : held.own) : 0;
+    const at = event ? this._releaseEvent(this._leafUnlock, skip, held === null ? null : held.own) : 0;
     const w = this._head;
     if (w === null) {
       this.#state = (s + 1) | 0;
@@ -82,7 +85,7 @@ export class Mutex extends ProfiledLock {
     if (bad !== null) return Promise.reject(bad);
     if (diag.deadlock === 0) return holding(this.lock(options), fn);
     const task = taskForScope(); // fn runs as the task that holds the lock
-    return holdingAs(this._lockSlow(options, 'Mutex.withLock', true, LEAF_LOCK, withLockMethod, task), fn, task);
+    return holdingAs(this._lockSlow(options, 'Mutex.withLock', true, this._leafLock, withLockMethod, task), fn, task);
   }
 
   /** @internal */

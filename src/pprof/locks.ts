@@ -5,23 +5,22 @@
 // for a terminal, grouped by lock: holders first, then waiters, oldest first, each with age, labels and stack.
 
 import { leafFrame, type Frame } from '../profile/stack.js';
-import { queryLocks, type LockState } from '../diagnostics/query.js';
-import { diag, trackedHolders, OFF, STACKS } from '../diagnostics/acquisitions.js';
+import { queryLocks, liveLocks, holdersOf, waitersOf, type Inspectable, type LockState } from '../diagnostics/query.js';
+import { sampling } from '../profile/sampling.js';
+import { diag, trackedHolders, refreshCoarse, OFF, STACKS } from '../diagnostics/acquisitions.js';
 import { epochNanos } from './proto.js';
 import { escapeLine } from './text.js';
 import { registerProfile, type ProfileSample, type ProfileSnapshot } from './registry.js';
 
 const MODES = ['off', 'on', 'stacks'];
 
-function framesOf(s: LockState): readonly Frame[] {
-  return s.stack ?? [leafFrame(`${s.kind}.${s.mode === 'shared' ? 'rLock' : 'lock'}`)];
-}
-
 function snapshot(): ProfileSnapshot {
-  const { held, pending } = queryLocks();
+  refreshCoarse();
+  const nowNs = sampling.now();
   const samples = new Map<string, { key: string; frames: readonly Frame[]; labels: Array<readonly [string, string]>; values: number[] }>();
-  const add = (s: LockState, state: 'held' | 'waiting'): void => {
-    const frames = framesOf(s);
+  // without a stack, a state's leaf is the call that its lock's holders and waiters made (Semaphore.acquire, …)
+  const add = (lock: Inspectable, s: LockState, state: 'held' | 'waiting'): void => {
+    const frames = s.stack ?? [leafFrame(lock._leafFor(s.mode))];
     const key = `${frames.map((f) => f.id).join(',')}|${s.name}|${s.mode}|${state}`;
     let e = samples.get(key);
     if (e === undefined) {
@@ -32,8 +31,10 @@ function snapshot(): ProfileSnapshot {
     e.values[0] += 1;
     e.values[1] += Math.round((s.ageMs ?? 0) * 1e6);
   };
-  for (const s of held) add(s, 'held');
-  for (const s of pending) add(s, 'waiting');
+  for (const lock of liveLocks()) {
+    for (const s of holdersOf(lock, nowNs)) add(lock, s, 'held');
+    for (const s of waitersOf(lock, nowNs)) add(lock, s, 'waiting');
+  }
   const out: ProfileSample[] = [...samples.values()].sort((a, b) => b.values[1] - a.values[1]);
   const comments = diag.tracking === OFF && diag.deadlock === 0 ? ['mutexprof: lock tracking is off: only locks that have waiters are shown, and holders without age'] : [];
   return { name: 'locks', timeNanos: epochNanos(), durationNanos: 0, samples: out, comments };

@@ -24,9 +24,14 @@ export function droppedNotes(s: RecorderStats): string[] {
   return notes;
 }
 
-/** The profile's comments: what the bounds dropped, and whether the sampling budget raised its fraction. */
-function notesOf(r: Recorder, d: Draw): string[] {
-  const notes = droppedNotes(r.stats());
+/**
+ * The profile's comments: whether it is off in this process (a profile is never empty without saying why), what
+ * the bounds dropped, and whether the sampling budget raised its fraction.
+ */
+function notesOf(r: Recorder, d: Draw, off: () => string | null): string[] {
+  const why = off();
+  const notes = why === null ? [] : [`mutexprof: the ${why}`];
+  notes.push(...droppedNotes(r.stats()));
   if (d.eff > d.fraction) notes.push(`mutexprof: sampling 1 in ${d.eff} (fraction set: ${d.fraction}): more than maxSampledPerSecond ${sampling.budget} events a second would be sampled; samples weigh the fraction they were drawn at`);
   return notes;
 }
@@ -66,7 +71,7 @@ async function samplesOf(r: Recorder, v: Values, base?: Values): Promise<Profile
 }
 
 /** A window from `start` (a mark made at `t0`, wall-clock `timeStart`); ending it may open the next at the same mark. */
-function windowFrom(r: Recorder, d: Draw, name: string, start: Mark, t0: bigint, timeStart: bigint): Window {
+function windowFrom(r: Recorder, d: Draw, off: () => string | null, name: string, start: Mark, t0: bigint, timeStart: bigint): Window {
   let open = true;
   const cancel = (): void => {
     if (open) r.unmark(start);
@@ -80,9 +85,9 @@ function windowFrom(r: Recorder, d: Draw, name: string, start: Mark, t0: bigint,
       await settle(r, end);
       const before = await r.valuesAt(start);
       const after = await r.valuesAt(end);
-      const snapshot = { name, timeNanos: timeStart, durationNanos: Number(t1 - t0), samples: await samplesOf(r, after, before), comments: notesOf(r, d) };
+      const snapshot = { name, timeNanos: timeStart, durationNanos: Number(t1 - t0), samples: await samplesOf(r, after, before), comments: notesOf(r, d, off) };
       // the next window starts where this one ends: nothing between them is lost or counted twice
-      return { snapshot, next: reopen ? windowFrom(r, d, name, end, t1, timeEnd) : null };
+      return { snapshot, next: reopen ? windowFrom(r, d, off, name, end, t1, timeEnd) : null };
     } catch (e) {
       if (reopen) r.unmark(end); // no next window: its start mark goes (the finally below does it otherwise)
       throw e;
@@ -101,7 +106,7 @@ function windowFrom(r: Recorder, d: Draw, name: string, start: Mark, t0: bigint,
   };
 }
 
-function register(name: string, description: string, header: string, r: Recorder, d: Draw, sampleTypes: readonly SampleType[] = CONTENTION): void {
+function register(name: string, description: string, header: string, r: Recorder, d: Draw, off: () => string | null, sampleTypes: readonly SampleType[] = CONTENTION): void {
   registerProfile({
     name,
     description,
@@ -114,13 +119,13 @@ function register(name: string, description: string, header: string, r: Recorder
       try {
         await settle(r, m);
         const v = await r.valuesAt(m);
-        return { name, timeNanos: epochNanos(), durationNanos: 0, samples: await samplesOf(r, v), comments: notesOf(r, d) };
+        return { name, timeNanos: epochNanos(), durationNanos: 0, samples: await samplesOf(r, v), comments: notesOf(r, d, off) };
       } finally {
         r.unmark(m);
       }
     },
-    window: () => windowFrom(r, d, name, r.mark(), process.hrtime.bigint(), epochNanos()),
-    note: () => notesOf(r, d).join(' '),
+    window: () => windowFrom(r, d, off, name, r.mark(), process.hrtime.bigint(), epochNanos()),
+    note: () => notesOf(r, d, off).join(' '),
   });
 }
 
@@ -132,6 +137,7 @@ export function registerRecordedProfiles(): void {
     '--- contention:\ncycles/second=1000000000\n',
     recorders.block,
     sampling.block,
+    () => (sampling.blockRate > 0 ? null : 'block profile is off in this process: setBlockProfileRate(0), the default; nothing is recorded'),
   );
   // Values are already scaled by the rate in force when each event was sampled, so the mutex text says
   // `sampling period=1`: google/pprof's legacy parser multiplies by it, and any other number would misstate the
@@ -142,6 +148,7 @@ export function registerRecordedProfiles(): void {
     '--- mutex:\ncycles/second=1000000000\nsampling period=1\n',
     recorders.mutex,
     sampling.mutex,
+    () => (sampling.mutex.fraction > 0 ? null : 'mutex profile is off in this process: setMutexProfileFraction(0), the default; nothing is recorded'),
   );
   // Go has no hold profile: its text reads as a contention profile's (a legacy parser sees `acquisitions` as
   // contentions and `hold` as delay).
@@ -151,6 +158,7 @@ export function registerRecordedProfiles(): void {
     '--- contention:\ncycles/second=1000000000\n',
     recorders.hold,
     sampling.hold,
+    () => (sampling.hold.fraction > 0 ? null : 'hold profile is off in this process: setHoldProfileFraction(0), the default; nothing is recorded'),
     [
       { type: 'acquisitions', unit: 'count' },
       { type: 'hold', unit: 'nanoseconds' },

@@ -1,6 +1,7 @@
 // The flame-graph page's script (bundled with d3-flame-graph into dist/ui/flamegraph.js, see tsup.config.ts).
-// It asks data.json for the chosen profile, lock and value, and draws the tree with d3-flame-graph; the
-// choices live in the page's query string, so a view can be linked to.
+// It asks data.json for the chosen profile, lock, value and window, and draws the tree with d3-flame-graph; the
+// choices live in the page's query string, so a view can be linked to, and each choice is a history entry, so
+// Back undoes it.
 import flamegraph from 'd3-flame-graph';
 import { select } from 'd3-selection';
 import type { FlameData, TreeNode } from './data.js';
@@ -9,7 +10,16 @@ const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) 
 const profileSel = $<HTMLSelectElement>('profile');
 const lockSel = $<HTMLSelectElement>('lock');
 const valueSel = $<HTMLSelectElement>('value');
+const windowSel = $<HTMLSelectElement>('window');
 const ALL = '\u0000all';
+/** The windows offered: since the process started, or the delta of the next N seconds. */
+const WINDOWS: Array<[string, string]> = [
+  ['', 'since the start'],
+  ['10', 'the next 10 s'],
+  ['60', 'the next 60 s'],
+];
+/** What a sample type's values are, in words: delay is a time (shown in s, ms, µs), the others are counts. */
+const MEANING: Record<string, string> = { nanoseconds: 'time', count: 'count' };
 
 function format(v: number, unit: string): string {
   if (unit === 'nanoseconds') {
@@ -40,6 +50,8 @@ async function load(): Promise<void> {
   const q = new URLSearchParams({ profile: params.get('profile') ?? 'mutex' });
   if (params.has('lock')) q.set('lock', params.get('lock')!);
   if (params.has('value')) q.set('value', params.get('value')!);
+  if (params.has('seconds')) q.set('seconds', params.get('seconds')!);
+  if (params.has('seconds')) $('summary').textContent = `Collecting the next ${params.get('seconds')} s…`;
   const res = await fetch(`data.json?${q}`);
   if (!res.ok) throw new Error(`${res.status} ${await res.text()}`);
   const d = (await res.json()) as FlameData;
@@ -49,8 +61,12 @@ async function load(): Promise<void> {
   const locks: Array<[string, string]> = d.locks.map((l) => [l.name, `${l.name === '' ? '(unnamed)' : l.name} — ${format(l.value, unit)}`]);
   if (lock !== ALL && !d.locks.some((l) => l.name === lock)) locks.push([lock, `${lock} — none`]);
   options(lockSel, [[ALL, 'all locks'], ...locks], lock);
-  options(valueSel, d.sampleTypes.map((t) => [t.type, `${t.type} (${t.unit})`]), d.value);
-  $('summary').textContent = `${d.profile}: ${format(d.total, unit)} ${d.value}${lock === ALL ? '' : ` on ${lock === '' ? 'unnamed locks' : `lock ${lock}`}`}. Click a frame to zoom in, hover for details.`;
+  options(valueSel, d.sampleTypes.map((t) => [t.type, `${t.type} (${MEANING[t.unit] ?? t.unit})`]), d.value);
+  const windows = d.seconds === null ? [['', 'now'] as [string, string]] : WINDOWS.some(([v]) => v === String(d.seconds)) || d.seconds === 0 ? WINDOWS : [...WINDOWS, [String(d.seconds), `the next ${d.seconds} s`] as [string, string]];
+  options(windowSel, windows, d.seconds === null || d.seconds === 0 ? '' : String(d.seconds));
+  windowSel.disabled = d.seconds === null;
+  const over = d.seconds === null ? ' now' : d.seconds === 0 ? ' since the process started' : ` over ${d.seconds} s`;
+  $('summary').textContent = `${d.profile}: ${format(d.total, unit)} ${d.value}${lock === ALL ? '' : ` on ${lock === '' ? 'unnamed locks' : `lock ${lock}`}`}${over}. Click a frame to zoom in, hover for details.`;
   $('comments').replaceChildren(
     ...d.comments.map((c) => {
       const li = document.createElement('li');
@@ -78,8 +94,9 @@ function choose(key: string, value: string): void {
   if (key === 'profile') {
     params.delete('value'); // the sample types differ between profiles
     params.delete('lock');
+    params.delete('seconds');
   }
-  history.replaceState(null, '', `?${params}`);
+  history.pushState(null, '', `?${params}`); // Back returns to the view before
   void show();
 }
 
@@ -94,5 +111,7 @@ async function show(): Promise<void> {
 profileSel.addEventListener('change', () => choose('profile', profileSel.value));
 lockSel.addEventListener('change', () => choose('lock', lockSel.value));
 valueSel.addEventListener('change', () => choose('value', valueSel.value));
+windowSel.addEventListener('change', () => choose('seconds', windowSel.value === '' ? ALL : windowSel.value));
+addEventListener('popstate', () => void show());
 $('refresh').addEventListener('click', () => void show());
 void show();

@@ -21,4 +21,6 @@ export interface FlameData {
   total: number;
   tree: TreeNode;
   comments: readonly string[];
+  /** the window shown: 0 since the process started, N the delta of N seconds; null for a profile of now (locks) */
+  seconds: number | null;
 }
