@@ -23,7 +23,17 @@ header label { display: flex; gap: .4rem; align-items: center; }
 
 async function buildUi(): Promise<void> {
   mkdirSync('dist/ui', { recursive: true });
-  await build({ entryPoints: ['src/http/ui/app.ts'], bundle: true, minify: true, format: 'iife', platform: 'browser', target: 'es2020', outfile: 'dist/ui/flamegraph.js', logLevel: 'warning', legalComments: 'eof' });
+  await build({
+    entryPoints: ['src/http/ui/app.ts'],
+    bundle: true,
+    minify: true,
+    format: 'iife',
+    platform: 'browser',
+    target: 'es2020',
+    outfile: 'dist/ui/flamegraph.js',
+    logLevel: 'warning',
+    legalComments: 'eof',
+  });
   // d3-flame-graph's exports map hides its dist/ folder from resolution: find the package, then read the file
   const pkg = dirname(createRequire(import.meta.url).resolve('d3-flame-graph'));
   writeFileSync('dist/ui/flamegraph.css', readFileSync(join(pkg, 'd3-flamegraph.css'), 'utf8') + PAGE_CSS);

@@ -38,7 +38,10 @@ export function nodeBinary(version) {
   mkdirSync(cache, { recursive: true });
   const tmp = mkdtempSync(join(tmpdir(), 'mutexprof-node-'));
   try {
-    const tgz = execFileSync('npm', ['pack', `${pkg}@${version}`, '--silent', '--pack-destination', tmp], { encoding: 'utf8' }).trim().split('\n').at(-1);
+    const tgz = execFileSync('npm', ['pack', `${pkg}@${version}`, '--silent', '--pack-destination', tmp], { encoding: 'utf8' })
+      .trim()
+      .split('\n')
+      .at(-1);
     execFileSync('tar', ['xzf', join(tmp, tgz), '-C', tmp]);
     const got = execFileSync(join(tmp, 'package', 'bin', 'node'), ['--version'], { encoding: 'utf8' }).trim();
     if (got !== `v${version}`) throw new Error(`${pkg}@${version} runs as ${got}`);

@@ -14,7 +14,10 @@ export class FloorLock {
     if (this.#h === this.#q.length) return void (this.#locked = false);
     const r = this.#q[this.#h++];
     if (this.#h === this.#q.length) this.#q.length = this.#h = 0;
-    else if (this.#h >= 1024 && this.#h * 2 >= this.#q.length) this.#q.splice(0, this.#h), (this.#h = 0);
+    else if (this.#h >= 1024 && this.#h * 2 >= this.#q.length) {
+      this.#q.splice(0, this.#h);
+      this.#h = 0;
+    }
     r();
   }
 }
@@ -43,10 +46,16 @@ export class FloorRWLock {
     const q = this.#q;
     if (q.length === 0) return;
     if (q[0].w) {
-      if (this.#r === 0) ((this.#w = true), q.shift().res());
+      if (this.#r === 0) {
+        this.#w = true;
+        q.shift().res();
+      }
       return;
     }
-    while (q.length > 0 && !q[0].w) (this.#r++, q.shift().res());
+    while (q.length > 0 && !q[0].w) {
+      this.#r++;
+      q.shift().res();
+    }
   }
 }
 
@@ -68,7 +77,10 @@ export class FloorGuardLock {
     if (this.#h === this.#q.length) return void (this.#locked = false);
     const r = this.#q[this.#h++];
     if (this.#h === this.#q.length) this.#q.length = this.#h = 0;
-    else if (this.#h >= 1024 && this.#h * 2 >= this.#q.length) this.#q.splice(0, this.#h), (this.#h = 0);
+    else if (this.#h >= 1024 && this.#h * 2 >= this.#q.length) {
+      this.#q.splice(0, this.#h);
+      this.#h = 0;
+    }
     r({ lock: this, [Symbol.dispose]: disposeFloorGuard });
   }
 }

@@ -55,7 +55,9 @@ export async function dropInBenchmarks({ quick = false, dropIn } = {}) {
   });
   const results = [];
   const group = async (title, body, ops, op) => {
-    const impls = Object.fromEntries(Object.entries(pair(op)).map(([name, [make]]) => [name, compileFor({ l: make(), noop, tryAcquire: name === 'async-mutex' ? tryAcquire : dropIn.tryAcquire }, body(op))]));
+    const impls = Object.fromEntries(
+      Object.entries(pair(op)).map(([name, [make]]) => [name, compileFor({ l: make(), noop, tryAcquire: name === 'async-mutex' ? tryAcquire : dropIn.tryAcquire }, body(op))]),
+    );
     results.push(await compare(title, impls, { ops: ops * k, baseline: 'async-mutex' }));
   };
   const acquireRelease = 'const release = await l.acquire(); release();';
@@ -103,9 +105,7 @@ export async function lockBenchmarks({ quick = false, lib, baseline = null } = {
   );
 
   for (const workers of [16, 1000]) {
-    results.push(
-      await compare(`contended hand-off, ${workers} waiters`, scenario(lockImpls, contended(workers)), { ops: 200_000 * k, baseline: 'floor' }),
-    );
+    results.push(await compare(`contended hand-off, ${workers} waiters`, scenario(lockImpls, contended(workers)), { ops: 200_000 * k, baseline: 'floor' }));
   }
 
   // 16 workers; reads and writes in a fixed pattern; one microtask inside each critical section, so readers overlap.
@@ -127,15 +127,10 @@ export async function lockBenchmarks({ quick = false, lib, baseline = null } = {
     ...(baseline ? { [`mutexprof @${baseline.rev} RWMutex`]: [() => new baseline.lib.RWMutex(), ['await l.rLock()', 'l.rUnlock()', 'await l.lock()', 'l.unlock()']] } : {}),
     'mutexprof Mutex (exclusive)': [() => new Mutex(), exclusive],
     'await-lock (exclusive)': [() => new AwaitLock(), ['await l.acquireAsync()', 'l.release()', 'await l.acquireAsync()', 'l.release()']],
-    'async-mutex (exclusive)': [
-      () => new AsyncMutex(),
-      ['const release = await l.acquire()', 'release()', 'const release = await l.acquire()', 'release()'],
-    ],
+    'async-mutex (exclusive)': [() => new AsyncMutex(), ['const release = await l.acquire()', 'release()', 'const release = await l.acquire()', 'release()']],
   };
   for (const readPct of [95, 50]) {
-    const impls = Object.fromEntries(
-      Object.entries(rwImpls).map(([name, [make, ops]]) => [name, compileFor({ l: make() }, rwBody(readPct, ops))]),
-    );
+    const impls = Object.fromEntries(Object.entries(rwImpls).map(([name, [make, ops]]) => [name, compileFor({ l: make() }, rwBody(readPct, ops))]));
     results.push(await compare(`RWMutex ${readPct}% reads, 16 workers`, impls, { ops: 100_000 * k, baseline: 'floor RW' }));
   }
   return results;

@@ -8,7 +8,10 @@ import { newest, nodeBinary as exact, pinned, compareVersions } from '../.ci/nod
 /** The path of a Node binary of release line `major` (e.g. '24'): the pinned one if the tests pin one, else the newest. */
 export function nodeBinary(major) {
   if (!/^\d+$/.test(String(major))) throw new Error(`bench: --node=<major>: a release line such as 24, got ${JSON.stringify(major)}`);
-  const mine = pinned.filter((v) => v.split('.')[0] === String(major)).sort(compareVersions).at(-1);
+  const mine = pinned
+    .filter((v) => v.split('.')[0] === String(major))
+    .sort(compareVersions)
+    .at(-1);
   return exact(mine ?? newest(major));
 }
 

@@ -140,7 +140,11 @@ export async function sampledEventCost(rounds, depths = [10, 30, 60], maxDepths 
         resolution.push(times[1][1] - times[0][1]);
       }
       const all = median(release) + median(resolution);
-      rows.push({ impl: `sync caller ${depth} deep, maxDepth ${maxDepth ?? `${getMaxDepth()} (default)`}: all in (release ${(median(release) / 1000).toFixed(1)} + resolution ${(median(resolution) / 1000).toFixed(1)} µs)`, ns: all, ratio: all / 10_000 });
+      rows.push({
+        impl: `sync caller ${depth} deep, maxDepth ${maxDepth ?? `${getMaxDepth()} (default)`}: all in (release ${(median(release) / 1000).toFixed(1)} + resolution ${(median(resolution) / 1000).toFixed(1)} µs)`,
+        ns: all,
+        ratio: all / 10_000,
+      });
     }
     if (previous !== null) configureProfiler({ maxDepth: previous.maxDepth });
   }
@@ -224,11 +228,10 @@ export async function profilingBenchmarks({ quick = false, lib: build, baseline 
     ),
   );
   results.push(
-    await compare(
-      'uncontended lock+unlock by diagnostics setting',
-      withBaseline(Object.fromEntries(Object.entries(DIAGNOSTICS).map(([name, setup]) => [name, uncontended(setup)])), baseline),
-      { ops: 200_000 * k, baseline: 'all off' },
-    ),
+    await compare('uncontended lock+unlock by diagnostics setting', withBaseline(Object.fromEntries(Object.entries(DIAGNOSTICS).map(([name, setup]) => [name, uncontended(setup)])), baseline), {
+      ops: 200_000 * k,
+      baseline: 'all off',
+    }),
   );
   results.push(
     await compare(

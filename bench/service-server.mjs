@@ -94,7 +94,7 @@ async function setMode(m) {
 await setMode('on');
 
 let settings = { currency: 'EUR' };
-let stock = 0;
+let _stock = 0; // the critical section's state
 let n = 0;
 const immediate = () => new Promise((r) => setImmediate(r));
 function spin(ns) {
@@ -106,7 +106,7 @@ async function critical() {
   if (cfg.scenario === 'immediate') await immediate();
   else if (cfg.scenario === 'stat') await stat(self);
   else spin(2000);
-  stock++;
+  _stock++;
 }
 
 async function handle() {
@@ -229,11 +229,14 @@ process.on('message', async (m) => {
     account();
     recording = true;
     const next = () => {
-      timer = setTimeout(async () => {
-        account();
-        if (switchable) await setMode(order[i++ % 4]);
-        next();
-      }, m.alternate * (0.5 + Math.random()));
+      timer = setTimeout(
+        async () => {
+          account();
+          if (switchable) await setMode(order[i++ % 4]);
+          next();
+        },
+        m.alternate * (0.5 + Math.random()),
+      );
     };
     next();
     process.send({ ok: true });

@@ -172,7 +172,16 @@ const median = (xs) => {
  * against profiling off (fresh processes each time: a process's own JIT and heap layout move req/s by a few %).
  * @returns harness result blocks: per scenario, req/s, p99 and CPU time per request as ratios to profiling off.
  */
-export async function serviceBenchmarks({ dist, quick = false, scenarios = Object.keys(SCENARIOS), settings = SETTINGS, reps = quick ? 1 : 3, node = process.execPath, baseline = null, log = () => {} } = {}) {
+export async function serviceBenchmarks({
+  dist,
+  quick = false,
+  scenarios = Object.keys(SCENARIOS),
+  settings = SETTINGS,
+  reps = quick ? 1 : 3,
+  node = process.execPath,
+  baseline = null,
+  log = () => {},
+} = {}) {
   const version = execFileSync(node, ['--version'], { encoding: 'utf8' }).trim();
   const timing = quick ? { warmup: 1, seconds: 4, every: 250 } : { warmup: 1, seconds: 12, every: 250 };
   // With a baseline build, each setting it supports runs on it right after this build's run (its row: "… @rev").
@@ -191,7 +200,9 @@ export async function serviceBenchmarks({ dist, quick = false, scenarios = Objec
         const r = await pairRun(build, scenario, setting, timing, node);
         if (build === dist) offs.push(r.offRps);
         for (const k of ['rps', 'p99', 'cpu']) ratios[name][k].push(r[k]);
-        log(`${scenario} rep ${rep + 1}: ${name}: ${r.rps.toFixed(3)} req/s, cpu/req ${r.cpu.toFixed(3)}, p99 ${r.p99s[1].toFixed(0)} µs vs ${r.p99s[0].toFixed(0)} µs (off ${Math.round(r.offRps)} req/s)`);
+        log(
+          `${scenario} rep ${rep + 1}: ${name}: ${r.rps.toFixed(3)} req/s, cpu/req ${r.cpu.toFixed(3)}, p99 ${r.p99s[1].toFixed(0)} µs vs ${r.p99s[0].toFixed(0)} µs (off ${Math.round(r.offRps)} req/s)`,
+        );
       }
     }
     const block = (what, key) => ({

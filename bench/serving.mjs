@@ -109,7 +109,10 @@ export async function servingBenchmarks({ dist, label = 'mutexprof', samples = 1
  * measured would be the scheduler's.
  */
 export async function clusterServingBenchmarks({ dist, samples = 10_000, rounds = 3, workers = Math.max(1, availableParallelism() - 1) } = {}) {
-  const child = fork(fileURLToPath(new URL('./cluster-server.mjs', import.meta.url)), [dist, String(samples)], { env: { ...process.env, WORKERS: String(workers) }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = fork(fileURLToPath(new URL('./cluster-server.mjs', import.meta.url)), [dist, String(samples)], {
+    env: { ...process.env, WORKERS: String(workers) },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
   const [{ port }] = await once(child, 'message');
   const rows = [];
   const blocks = async (work) => {

@@ -227,12 +227,7 @@ async function load(base: string): Promise<void> {
     while (Date.now() < until && server.listening) {
       await sleep(gapMs * (0.5 + Math.random())); // spread, so that the clients do not move in step
       const i = n++;
-      const req =
-        i % 400 === 0
-          ? fetch(`${base}/admin/reload`, { method: 'POST' })
-          : i % 3 === 0
-            ? fetch(`${base}/events`, { method: 'POST' })
-            : fetch(`${base}/users/${popularUser()}`);
+      const req = i % 400 === 0 ? fetch(`${base}/admin/reload`, { method: 'POST' }) : i % 3 === 0 ? fetch(`${base}/events`, { method: 'POST' }) : fetch(`${base}/users/${popularUser()}`);
       try {
         await (await req).arrayBuffer();
       } catch {

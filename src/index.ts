@@ -29,17 +29,7 @@ export { queryLocks, setLockTracking, setHoldProfileFraction, type LockState } f
 export type { LockMode } from './diagnostics/acquisitions.js';
 export { watchLocks, type StallReport, type WatchOptions } from './diagnostics/watch.js';
 export { setDeadlockDetection, detachedTask, DeadlockError, type DeadlockLink, type DeadlockReport } from './diagnostics/deadlock.js';
-export {
-  lookup,
-  profiles,
-  allProfiles,
-  deltaSnapshot,
-  type LockProfile,
-  type ContentionProfile,
-  type ProfileSnapshot,
-  type ProfileSample,
-  type SampleType,
-} from './pprof/registry.js';
+export { lookup, profiles, allProfiles, deltaSnapshot, type LockProfile, type ContentionProfile, type ProfileSnapshot, type ProfileSample, type SampleType } from './pprof/registry.js';
 export { pprofHandler, pprofRouter, startPprofServer, type PprofRequestHandler, type PprofServerOptions } from './http/mount.js';
 export { collectLockMetrics, type LockMetricsOptions, type MetricsRegistry } from './exporters/prometheus.js';
 export { startProfilePush, type ProfilePush, type ProfilePushOptions, type ProfilePushStopOptions, type PushOutcome } from './exporters/pyroscope.js';

@@ -31,7 +31,15 @@ const opArb = (semaphore: boolean): fc.Arbitrary<Op> =>
     { arbitrary: fc.record({ k: fc.constant('cancel' as const) }), weight: 1 },
     { arbitrary: fc.record({ k: fc.constant('setValue' as const), value: fc.integer({ min: -1, max: 4 }) }), weight: semaphore ? 1 : 0 },
     { arbitrary: fc.record({ k: fc.constant('waitForUnlock' as const), weight: semaphore ? fc.integer({ min: 1, max: 3 }) : fc.constant(1), priority: fc.integer({ min: -1, max: 2 }) }), weight: 2 },
-    { arbitrary: fc.record({ k: fc.constant('runExclusive' as const), weight: semaphore ? fc.integer({ min: 1, max: 2 }) : fc.constant(1), priority: fc.integer({ min: 0, max: 1 }), fail: fc.boolean() }), weight: 2 },
+    {
+      arbitrary: fc.record({
+        k: fc.constant('runExclusive' as const),
+        weight: semaphore ? fc.integer({ min: 1, max: 2 }) : fc.constant(1),
+        priority: fc.integer({ min: 0, max: 1 }),
+        fail: fc.boolean(),
+      }),
+      weight: 2,
+    },
     { arbitrary: fc.record({ k: fc.constant('end-run' as const), pick: fc.nat() }), weight: 2 },
     { arbitrary: fc.record({ k: fc.constant('timeout-acquire' as const), weight: semaphore ? fc.integer({ min: 1, max: 2 }) : fc.constant(1), ms: fc.integer({ min: 1, max: 20 }) }), weight: 2 },
     { arbitrary: fc.record({ k: fc.constant('try-acquire' as const), weight: semaphore ? fc.integer({ min: 1, max: 2 }) : fc.constant(1) }), weight: 1 },

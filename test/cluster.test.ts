@@ -61,7 +61,7 @@ describe('cluster: true in a node:cluster primary', () => {
   let base = '';
   let pids: Array<{ worker: number; pid: number }> = [];
   let home = '';
-  const order = async <T,>(m: object): Promise<T> => {
+  const order = async <T>(m: object): Promise<T> => {
     app.send(m);
     return ((await once(app, 'message')) as [T])[0];
   };
@@ -140,7 +140,10 @@ describe('cluster: true in a node:cluster primary', () => {
     expect(Date.now() - t0).toBeLessThan(2500);
     const left = merged.comments.filter((c) => c.includes('left out'));
     expect(left).toEqual(
-      expect.arrayContaining([expect.stringMatching(new RegExp(`worker ${pids[0].worker} \\(pid ${pids[0].pid}\\) did not answer within 800 ms`)), expect.stringMatching(new RegExp(`worker ${pids[1].worker} \\(pid ${pids[1].pid}\\) exited before answering`))]),
+      expect.arrayContaining([
+        expect.stringMatching(new RegExp(`worker ${pids[0].worker} \\(pid ${pids[0].pid}\\) did not answer within 800 ms`)),
+        expect.stringMatching(new RegExp(`worker ${pids[1].worker} \\(pid ${pids[1].pid}\\) exited before answering`)),
+      ]),
     );
     expect([...merged.byPid.keys()]).toEqual([String(pids[2].pid)]);
   });
@@ -153,7 +156,10 @@ describe('cluster: true in a node:cluster primary', () => {
 
 describe('cluster: true where only the primary turned profiling on (settings are per process)', () => {
   test('the merged profile, its index and its flame graph say which process has which profile off', async () => {
-    const app = fork(join(root, 'test/fixtures/cluster-app.mjs'), [], { env: { ...process.env, MUTEXPROF_DIST: dist, TIMEOUT_MS: '2000', WORKER_RATES: 'off' }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const app = fork(join(root, 'test/fixtures/cluster-app.mjs'), [], {
+      env: { ...process.env, MUTEXPROF_DIST: dist, TIMEOUT_MS: '2000', WORKER_RATES: 'off' },
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
     try {
       const [ready] = (await once(app, 'message')) as [{ port: number; pids: Array<{ worker: number; pid: number }> }];
       const base = `http://127.0.0.1:${ready.port}/debug/pprof`;

@@ -11,8 +11,7 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'mutexprof-copies-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const run = (args: string[]): Record<string, unknown> =>
-  JSON.parse(execFileSync(process.execPath, args, { cwd: root, encoding: 'utf8' }).trim()) as Record<string, unknown>;
+const run = (args: string[]): Record<string, unknown> => JSON.parse(execFileSync(process.execPath, args, { cwd: root, encoding: 'utf8' }).trim()) as Record<string, unknown>;
 
 test('the ESM and CommonJS builds in one process share one profiler', () => {
   const out = run(['test/fixtures/two-builds.mjs']);

@@ -179,10 +179,7 @@ describe('wait cycles of any length, in each style', () => {
     const b = new Mutex({ name: 'warn-b' });
     const all = barrier(2);
     const { result, kinds } = await detecting('warn', async () => {
-      const stuck = [
-        a.withLock(async () => (await all(), b.withLock(() => 0))),
-        b.withLock(async () => (await all(), a.withLock(() => 0))),
-      ];
+      const stuck = [a.withLock(async () => (await all(), b.withLock(() => 0))), b.withLock(async () => (await all(), a.withLock(() => 0)))];
       let settled = false;
       void Promise.race(stuck).then(() => (settled = true));
       await sleep(CONFIRM_MS * 4);
@@ -239,9 +236,7 @@ describe('lock-order inversions, in each style', () => {
 describe('work a holder starts', () => {
   test('awaited by the holder while it waits for the holder’s lock: a deadlock, reported', async () => {
     const mu = new Mutex({ name: 'started' });
-    const { result, kinds } = await detecting('throw', () =>
-      mu.withLock(() => new Promise<unknown>((resolve) => setImmediate(() => mu.lock().then(resolve, resolve)))),
-    );
+    const { result, kinds } = await detecting('throw', () => mu.withLock(() => new Promise<unknown>((resolve) => setImmediate(() => mu.lock().then(resolve, resolve)))));
     expect(result).toBeInstanceOf(DeadlockError);
     expect(kinds).toEqual(['reentry']);
   });
@@ -385,7 +380,11 @@ describe('the idioms of real code', () => {
       }
     };
     const someLocks = (): number[] => [...new Set(Array.from({ length: 1 + Math.floor(rand() * 3) }, () => Math.floor(rand() * N)))].sort((x, y) => x - y);
-    const guarded = (p: Promise<unknown>): Promise<void> => p.then(() => undefined, (e: unknown) => void errors.push(e));
+    const guarded = (p: Promise<unknown>): Promise<void> =>
+      p.then(
+        () => undefined,
+        (e: unknown) => void errors.push(e),
+      );
 
     // a real cycle, in the idiom named: two flows take two locks of their own in opposite orders once both hold
     // their first (locks no other flow uses: a flow that waited for one of them while holding another would make

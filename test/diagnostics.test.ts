@@ -236,7 +236,15 @@ describe('the hold profile', () => {
     expect(mine.reduce((t, s) => t + s.values[1], 0)).toBe(exact);
     expect(mine[0].frames.map((f) => f.name).slice(0, 2)).toEqual(['Mutex.lock', 'holdFor']);
     const rws = snap.samples.filter((s) => s.labels.some(([k, v]) => k === 'lock' && v === 'held-rw'));
-    expect(rws.map((s) => [s.labels, s.values])).toEqual([[[['lock', 'held-rw'], ['mode', 'read']], [1, 5 * ms]]]);
+    expect(rws.map((s) => [s.labels, s.values])).toEqual([
+      [
+        [
+          ['lock', 'held-rw'],
+          ['mode', 'read'],
+        ],
+        [1, 5 * ms],
+      ],
+    ]);
     expect(lookup('hold').sampleTypes).toEqual([
       { type: 'acquisitions', unit: 'count' },
       { type: 'hold', unit: 'nanoseconds' },
@@ -252,7 +260,7 @@ describe('the hold profile', () => {
     for (let i = 0; i < 20_000; i++) {
       const ns = Math.round(rand() * 2 * ms);
       exact += ns;
-      mu.tryLock() || (await mu.lock());
+      if (!mu.tryLock()) await mu.lock();
       clock.advance(ns);
       mu.unlock();
     }

@@ -18,8 +18,7 @@ describe.skipIf(!go)('go tool pprof against the demo service', () => {
   let demo: ChildProcess;
   let base = '';
   let home = ''; // go tool pprof saves fetched profiles under $HOME/pprof
-  const pprof = async (...args: string[]): Promise<string> =>
-    (await run(go!, ['tool', 'pprof', ...args], { env: { ...process.env, HOME: home, PPROF_TMPDIR: home }, timeout: 60_000 })).stdout;
+  const pprof = async (...args: string[]): Promise<string> => (await run(go!, ['tool', 'pprof', ...args], { env: { ...process.env, HOME: home, PPROF_TMPDIR: home }, timeout: 60_000 })).stdout;
 
   beforeAll(async () => {
     home = mkdtempSync(join(tmpdir(), 'mutexprof-e2e-'));
@@ -117,9 +116,7 @@ describe.skipIf(!go)('go tool pprof against the demo service', () => {
   });
 
   test('errors reach the user through X-Go-Pprof', async () => {
-    const r = await run(go!, ['tool', 'pprof', '-raw', `${base}/debug/pprof/nosuch`], { env: { ...process.env, HOME: home } }).catch(
-      (e: { stderr: string }) => e,
-    );
+    const r = await run(go!, ['tool', 'pprof', '-raw', `${base}/debug/pprof/nosuch`], { env: { ...process.env, HOME: home } }).catch((e: { stderr: string }) => e);
     expect(r.stderr).toContain('404 Not Found - Unknown profile');
   });
 });

@@ -122,8 +122,7 @@ function rawTotals(out: string): [number, number] {
 }
 
 describe.skipIf(!go)('go tool pprof reads what we write', () => {
-  const pprof = (...args: string[]): string =>
-    execFileSync(go!, ['tool', 'pprof', ...args], { encoding: 'utf8', env: { ...process.env, PPROF_TMPDIR: dir }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const pprof = (...args: string[]): string => execFileSync(go!, ['tool', 'pprof', ...args], { encoding: 'utf8', env: { ...process.env, PPROF_TMPDIR: dir }, stdio: ['ignore', 'pipe', 'pipe'] });
 
   test('-raw, -traces, -tagfocus on the protobuf', async () => {
     const file = join(dir, 'mutex.pb.gz');

@@ -76,13 +76,18 @@ describe('collectLockMetrics', () => {
       (await w)[Symbol.dispose]();
     }
     const text = await register.metrics();
-    for (const labels of ['lock="config",kind="RWMutex",mode="shared"', 'lock="pool",kind="Semaphore",mode="shared"', 'lock="users",kind="KeyedMutex",mode="exclusive"', 'lock="",kind="Mutex",mode="exclusive"']) {
+    for (const labels of [
+      'lock="config",kind="RWMutex",mode="shared"',
+      'lock="pool",kind="Semaphore",mode="shared"',
+      'lock="users",kind="KeyedMutex",mode="exclusive"',
+      'lock="",kind="Mutex",mode="exclusive"',
+    ]) {
       expect(valueOf(text, `mutexprof_lock_contentions_total{${labels}}`)).toBe(1);
     }
     expect(text).not.toContain('u1');
   });
 
-  test("with tracking on: hold times and holders now", async () => {
+  test('with tracking on: hold times and holders now', async () => {
     setLockTracking('on');
     const register = new Registry();
     stop = collectLockMetrics({ register, prefix: 'app_' });

@@ -63,7 +63,11 @@ describe('bad arguments', () => {
     let error: unknown = null;
     try {
       const r = call();
-      if (r instanceof Promise) await r.then(() => void (error = new Error('resolved')), (e: unknown) => void (error = e));
+      if (r instanceof Promise)
+        await r.then(
+          () => void (error = new Error('resolved')),
+          (e: unknown) => void (error = e),
+        );
       else error = new Error(`returned ${typeof r}`);
     } catch (e) {
       error = e;

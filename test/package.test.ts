@@ -132,7 +132,9 @@ test.skipIf(process.env.MUTEXPROF_OTHER_NODE === '1')('a clone that was never bu
   try {
     const clone = join(dir, 'clone');
     // the working tree's files as a clone would have them: tracked or new, never ignored ones (node_modules, dist)
-    for (const f of run('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], root).split('\0').filter((f) => f && existsSync(join(root, f)))) {
+    for (const f of run('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], root)
+      .split('\0')
+      .filter((f) => f && existsSync(join(root, f)))) {
       mkdirSync(dirname(join(clone, f)), { recursive: true });
       cpSync(join(root, f), join(clone, f));
     }

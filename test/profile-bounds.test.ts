@@ -53,7 +53,12 @@ describe('the steps, on a cap of 8 samples', () => {
         await contend(mu, clock, ms);
       }
       for (let i = 0; i < 4; i++) await withLabels({ req: `a${i}`, route: '/x' }, site1); // samples 1–4: all labels
-      expect((await samples('mutex', 'steps')).map((e) => e.pairs)).toEqual([0, 1, 2, 3].map((i) => [['req', `a${i}`], ['route', '/x']]));
+      expect((await samples('mutex', 'steps')).map((e) => e.pairs)).toEqual(
+        [0, 1, 2, 3].map((i) => [
+          ['req', `a${i}`],
+          ['route', '/x'],
+        ]),
+      );
       // past ½: `req` (many values) is dropped, `route` (one) kept: sample 5
       for (let i = 4; i < 70; i++) await withLabels({ req: `a${i}`, route: '/x' }, site1);
       const after = await samples('mutex', 'steps');

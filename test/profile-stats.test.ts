@@ -68,7 +68,12 @@ describe.each(Object.keys(KINDS))('mutex total delay = block total delay at rate
           if (o.k === 'acquire') {
             const ac = o.abortable ? new AbortController() : undefined;
             if (ac) ctrls.push(ac);
-            pending.push(lock.acquire(o.variant, ac?.signal).then((g) => void held.push(g), () => undefined));
+            pending.push(
+              lock.acquire(o.variant, ac?.signal).then(
+                (g) => void held.push(g),
+                () => undefined,
+              ),
+            );
           } else if (o.k === 'advance') clock.advance(o.ns);
           else if (o.k === 'abort' && ctrls.length > 0) ctrls[o.pick % ctrls.length].abort();
           else if (o.k === 'release' && held.length > 0) held.splice(o.pick % held.length, 1)[0][Symbol.dispose]();

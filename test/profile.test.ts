@@ -294,11 +294,29 @@ describe('labels', () => {
     }
     await holdWithOption();
     const m = await samplesOf('mutex', 'opt-labels');
-    expect(m.find((e) => names(e)[1] === 'holdWithOption')).toMatchObject({ delay: 2 * ms, pairs: [['route', '/hold'], ['who', 'holder']] });
-    expect(m.find((e) => names(e)[1] === 'waitWithOption')).toMatchObject({ delay: 3 * ms, pairs: [['route', '/wait'], ['tenant', 't1']] });
+    expect(m.find((e) => names(e)[1] === 'holdWithOption')).toMatchObject({
+      delay: 2 * ms,
+      pairs: [
+        ['route', '/hold'],
+        ['who', 'holder'],
+      ],
+    });
+    expect(m.find((e) => names(e)[1] === 'waitWithOption')).toMatchObject({
+      delay: 3 * ms,
+      pairs: [
+        ['route', '/wait'],
+        ['tenant', 't1'],
+      ],
+    });
     const b = await samplesOf('block', 'opt-labels');
-    expect(b.find((e) => e.delay === 2 * ms)?.pairs).toEqual([['route', '/wait'], ['tenant', 't1']]);
-    expect(b.find((e) => e.delay === 3 * ms)?.pairs).toEqual([['route', '/outer'], ['tenant', 't1']]); // w2: no option, its context's
+    expect(b.find((e) => e.delay === 2 * ms)?.pairs).toEqual([
+      ['route', '/wait'],
+      ['tenant', 't1'],
+    ]);
+    expect(b.find((e) => e.delay === 3 * ms)?.pairs).toEqual([
+      ['route', '/outer'],
+      ['tenant', 't1'],
+    ]); // w2: no option, its context's
   });
 
   test('a later acquisition without labels does not inherit the previous holder’s', async () => {
@@ -332,12 +350,30 @@ describe('labels', () => {
     // the side that made others wait is the `mode` label: read for readers' releases, write for the writer's
     expect(m.map((e) => [e.delay / ms, e.pairs]).sort()).toEqual([
       [1, [['mode', 'read']]],
-      [1, [['mode', 'read'], ['side', 'r1']]],
-      [1, [['mode', 'write'], ['side', 'w']]],
+      [
+        1,
+        [
+          ['mode', 'read'],
+          ['side', 'r1'],
+        ],
+      ],
+      [
+        1,
+        [
+          ['mode', 'write'],
+          ['side', 'w'],
+        ],
+      ],
     ]);
     // and the side that waited, in the block profile
     const b = await samplesOf('block', 'opt-rw');
-    expect(b.map((e) => e.pairs).sort()).toEqual([[['mode', 'read']], [['mode', 'write'], ['side', 'w']]]);
+    expect(b.map((e) => e.pairs).sort()).toEqual([
+      [['mode', 'read']],
+      [
+        ['mode', 'write'],
+        ['side', 'w'],
+      ],
+    ]);
   });
 
   test('bad labels options reject and change nothing', async () => {

@@ -102,7 +102,11 @@ async function runOps(rw: boolean, ops: Op[], tracked: boolean): Promise<void> {
     if (r) expect(r.readers).toBe(model.readers.size);
     if (tracked) {
       const live = queryLocks();
-      const mine = (s: { name: string; mode: string }[]): string[] => s.filter((x) => x.name === name).map((x) => x.mode).sort();
+      const mine = (s: { name: string; mode: string }[]): string[] =>
+        s
+          .filter((x) => x.name === name)
+          .map((x) => x.mode)
+          .sort();
       expect(mine(live.held)).toEqual([...[...model.readers].map(() => 'shared'), ...(model.writer === null ? [] : ['exclusive'])].sort());
       expect(mine(live.pending)).toEqual(model.queue.map((q) => (q.write ? 'exclusive' : 'shared')).sort());
     }

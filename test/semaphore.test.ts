@@ -160,20 +160,23 @@ describe('KeyedMutex', () => {
   test('several keys are taken in one canonical order: overlapping sets in any order never deadlock', async () => {
     const keyed = new KeyedMutex();
     await fc.assert(
-      fc.asyncProperty(fc.array(fc.uniqueArray(fc.oneof(fc.constantFrom('a', 'b', 'c', 'd'), fc.constantFrom(1, 2, 3)), { minLength: 1, maxLength: 4 }), { minLength: 2, maxLength: 8 }), async (sets) => {
-        let inside = new Set<string | number>();
-        await Promise.all(
-          sets.map((keys) =>
-            keyed.withLock(keys, async () => {
-              for (const k of keys) expect(inside.has(k)).toBe(false);
-              inside = new Set([...inside, ...keys]);
-              await flush();
-              for (const k of keys) inside.delete(k);
-            }),
-          ),
-        );
-        expect(keyed.size).toBe(0);
-      }),
+      fc.asyncProperty(
+        fc.array(fc.uniqueArray(fc.oneof(fc.constantFrom('a', 'b', 'c', 'd'), fc.constantFrom(1, 2, 3)), { minLength: 1, maxLength: 4 }), { minLength: 2, maxLength: 8 }),
+        async (sets) => {
+          let inside = new Set<string | number>();
+          await Promise.all(
+            sets.map((keys) =>
+              keyed.withLock(keys, async () => {
+                for (const k of keys) expect(inside.has(k)).toBe(false);
+                inside = new Set([...inside, ...keys]);
+                await flush();
+                for (const k of keys) inside.delete(k);
+              }),
+            ),
+          );
+          expect(keyed.size).toBe(0);
+        },
+      ),
       { seed: 3, numRuns: 100 },
     );
   });
@@ -234,7 +237,9 @@ describe('the leaf of a sample names what the caller called', () => {
     const sem = new Semaphore(1, { name: 'sem-leaf' });
     const g = await sem.acquire();
     const w = sem.acquire();
-    const waiting = (await lookup('locks').snapshot()).samples.filter((x) => x.labels.some(([k, v]) => k === 'lock' && v === 'sem-leaf') && x.labels.some(([k, v]) => k === 'state' && v === 'waiting'));
+    const waiting = (await lookup('locks').snapshot()).samples.filter(
+      (x) => x.labels.some(([k, v]) => k === 'lock' && v === 'sem-leaf') && x.labels.some(([k, v]) => k === 'state' && v === 'waiting'),
+    );
     expect(waiting.map((x) => x.frames[0].name)).toEqual(['Semaphore.acquire']);
     g[Symbol.dispose]();
     (await w)[Symbol.dispose]();

@@ -312,7 +312,10 @@ test('functions made by new Function or eval (no file) keep their own names', as
   // Such code has no file name: sites of different functions at the same position must not share a frame.
   const made = (name: string, g: (f: () => void) => void): ((f: () => void) => void) => new Function('g', `return function ${name}(f) { return g(f); }`)(g) as never;
   const mu = new Mutex({ name: 'no-file' });
-  const outer = made('outerMade', made('innerMade', (f) => f()));
+  const outer = made(
+    'outerMade',
+    made('innerMade', (f) => f()),
+  );
   await contendVia(mu, () => outer(() => mu.unlock()));
   const [sample] = await samples('mutex', 'no-file');
   expect(names(sample).filter((n) => n.endsWith('Made'))).toEqual(['innerMade', 'outerMade']);

@@ -122,7 +122,9 @@ describe.skipIf(!browserPath)('/debug/pprof/ui/ in headless Chromium', () => {
     await summaryMatches(/^mutex:/);
     if (process.env.MUTEXPROF_SCREENSHOT) {
       // d3 grows new frames from width 0: wait until the root frame spans the chart
-      await page.waitForFunction(() => Math.max(...Array.from(document.querySelectorAll('#chart rect'), (r) => Number(r.getAttribute('width')))) >= 0.99 * Number(document.querySelector('#chart svg')?.getAttribute('width')));
+      await page.waitForFunction(
+        () => Math.max(...Array.from(document.querySelectorAll('#chart rect'), (r) => Number(r.getAttribute('width')))) >= 0.99 * Number(document.querySelector('#chart svg')?.getAttribute('width')),
+      );
       await page.screenshot({ path: process.env.MUTEXPROF_SCREENSHOT, fullPage: true });
     }
   });

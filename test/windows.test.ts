@@ -17,8 +17,7 @@ import type { Frame } from '../src/profile/stack.js';
 
 type Values = Map<string, [number, number]>;
 
-const identity = (frames: readonly Frame[], labels: ReadonlyArray<readonly [string, string]>): string =>
-  `${frames.map((f) => f.id).join(',')}|${labels.map(([k, v]) => `${k}=${v}`).join('\u0000')}`;
+const identity = (frames: readonly Frame[], labels: ReadonlyArray<readonly [string, string]>): string => `${frames.map((f) => f.id).join(',')}|${labels.map(([k, v]) => `${k}=${v}`).join('\u0000')}`;
 
 /** The model's copy of every sample now (what a mark would have to remember without an undo log). */
 function copy(model: Recorder): Values {
@@ -239,17 +238,17 @@ async function run(name: 'mutex' | 'block' | 'hold', ops: readonly Op[]): Promis
   }
 
   async function finish(): Promise<string[]> {
-  // finish what is in flight (rolls reopen windows: end those too)
-  while (inflight.length > 0 || slots.length > 0) {
-    await Promise.all(inflight.splice(0));
-    for (const slot of slots.splice(0)) {
-      if (slot.window === null) continue;
-      const end = mark();
-      inflight.push(slot.window.end().then((s) => check('end', s, slot.start, end.at, slot.from, end.n)));
+    // finish what is in flight (rolls reopen windows: end those too)
+    while (inflight.length > 0 || slots.length > 0) {
+      await Promise.all(inflight.splice(0));
+      for (const slot of slots.splice(0)) {
+        if (slot.window === null) continue;
+        const end = mark();
+        inflight.push(slot.window.end().then((s) => check('end', s, slot.start, end.at, slot.from, end.n)));
+      }
     }
-  }
-  if (r.openMarks() !== 0) problems.push(`${r.openMarks()} marks left open`);
-  return problems;
+    if (r.openMarks() !== 0) problems.push(`${r.openMarks()} marks left open`);
+    return problems;
   }
 }
 

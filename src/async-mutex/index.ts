@@ -35,7 +35,6 @@ export interface MutexInterface {
   release(): void;
   cancel(): void;
 }
-// eslint-disable-next-line @typescript-eslint/no-namespace
 export declare namespace MutexInterface {
   interface Releaser {
     (): void;
@@ -56,7 +55,6 @@ export interface SemaphoreInterface {
   release(weight?: number): void;
   cancel(): void;
 }
-// eslint-disable-next-line @typescript-eslint/no-namespace
 export declare namespace SemaphoreInterface {
   interface Releaser {
     (): void;
@@ -87,7 +85,6 @@ interface UnlockWaiter {
 }
 
 function noop(): void {}
-
 
 function findIndexFromEnd<T>(a: T[], predicate: (x: T) => boolean): number {
   for (let i = a.length - 1; i >= 0; i--) if (predicate(a[i])) return i;
@@ -209,7 +206,10 @@ class Core extends ProfiledLock {
       const task = q[this._qhead];
       q[this._qhead++] = undefined as unknown as Task;
       if (this._qhead === q.length) q.length = this._qhead = 0;
-      else if (this._qhead >= 1024 && this._qhead * 2 >= q.length) q.splice(0, this._qhead), (this._qhead = 0);
+      else if (this._qhead >= 1024 && this._qhead * 2 >= q.length) {
+        q.splice(0, this._qhead);
+        this._qhead = 0;
+      }
       at = this._dequeue(task.waiter, event, at);
       this._dispatchItem(task.resolve, task.weight, task.releaserOnly);
       if (this._unlockWaiters !== 0) this._drainUnlockWaiters();

@@ -298,7 +298,10 @@ async function askThreads(op: PeerOp, ms: number, signal: AbortSignal): Promise<
   const pid = String(process.pid);
   const missing = [...waiting].map((t) => {
     hub.members.delete(t); // asked again once it says hello or answers late
-    return `${originName([['pid', pid], ['thread', String(t)]])} did not answer within ${wait} ms`;
+    return `${originName([
+      ['pid', pid],
+      ['thread', String(t)],
+    ])} did not answer within ${wait} ms`;
   });
   return { answers, missing };
 }

@@ -228,7 +228,7 @@ export function trackedHolders(l: TrackedLock): number {
 
 /** @internal Drops the locks that have neither waiters nor tracked holders from the live list. */
 export function pruneLive(): void {
-  for (let l = diag.live; l !== null; ) {
+  for (let l = diag.live; l !== null;) {
     const next = l._lnext;
     if (l._head === null && trackedHolders(l) === 0) leaveLive(l);
     l = next;

@@ -225,7 +225,8 @@ function acquiring(): { task: Task; sure: boolean } {
   const now = turnNow();
   let t = contextTask();
   let sure = false;
-  if (t === null || t.turn === now) t = newTask(); // the mark of a first lock() reaches whatever runs after it in this run
+  if (t === null || t.turn === now)
+    t = newTask(); // the mark of a first lock() reaches whatever runs after it in this run
   else if (t.sure || order.resuming === t) sure = true;
   else t.lineage = order.nextToken++;
   t.turn = now;
@@ -382,7 +383,14 @@ function blocking(l: TrackedLock): Acquisition | null {
 
 const movesOf = (locks: readonly TrackedLock[]): number => locks.reduce((n, l) => n + l._moves, 0);
 
-function suspect(task: Task, skip: (...args: never[]) => unknown, signal: AbortSignal | undefined, locks: TrackedLock[], stuck: Suspect['stuck'], finding: Suspect['finding']): { signal: AbortSignal | undefined; suspect: Suspect } {
+function suspect(
+  task: Task,
+  skip: (...args: never[]) => unknown,
+  signal: AbortSignal | undefined,
+  locks: TrackedLock[],
+  stuck: Suspect['stuck'],
+  finding: Suspect['finding'],
+): { signal: AbortSignal | undefined; suspect: Suspect } {
   const abort = diag.deadlock === 2 ? new AbortController() : null;
   const s: Suspect = { task, acq: null, here: capture(skip, 1), abort, stuck, finding, locks, moves: movesOf(locks), timer: null };
   return { signal: abort === null ? signal : signal === undefined ? abort.signal : AbortSignal.any([signal, abort.signal]), suspect: s };
@@ -410,7 +418,13 @@ function cycleFinding(task: Task): Suspect['finding'] {
  * above). Returns the signal to wait with: in 'throw' mode, one that aborts with the DeadlockError (and with the
  * caller's `signal`, if any).
  */
-export function checkWait(task: Task, lock: TrackedLock, mode: LockMode, skip: (...args: never[]) => unknown, signal: AbortSignal | undefined): { signal: AbortSignal | undefined; suspect: Suspect | null } {
+export function checkWait(
+  task: Task,
+  lock: TrackedLock,
+  mode: LockMode,
+  skip: (...args: never[]) => unknown,
+  signal: AbortSignal | undefined,
+): { signal: AbortSignal | undefined; suspect: Suspect | null } {
   const path = cycleOf(task, lock, mode, null);
   if (path === null) return { signal, suspect: null };
   return suspect(task, skip, signal, path, (a) => cycleOf(task, a.lock, a.mode, a), cycleFinding(task));
@@ -420,12 +434,26 @@ export function checkWait(task: Task, lock: TrackedLock, mode: LockMode, skip: (
  * @internal A wait that can never be granted, found by the lock itself (a Semaphore asked for more permits than it
  * leaves its own holder): a suspect like a cycle's, stuck while `stuck()` is true.
  */
-export function checkSelf(task: Task, lock: TrackedLock, what: string, skip: (...args: never[]) => unknown, signal: AbortSignal | undefined, stuck: () => boolean): { signal: AbortSignal | undefined; suspect: Suspect } {
-  return suspect(task, skip, signal, [lock], () => (stuck() ? [lock] : null), () => ({
-    kind: 'reentry',
-    message: `mutexprof: deadlock: ${what}`,
-    cycle: [{ lock: lock.name, kind: lock._kind(), mode: 'shared', holderLabels: lockLabel(lock), holderStack: null }],
-  }));
+export function checkSelf(
+  task: Task,
+  lock: TrackedLock,
+  what: string,
+  skip: (...args: never[]) => unknown,
+  signal: AbortSignal | undefined,
+  stuck: () => boolean,
+): { signal: AbortSignal | undefined; suspect: Suspect } {
+  return suspect(
+    task,
+    skip,
+    signal,
+    [lock],
+    () => (stuck() ? [lock] : null),
+    () => ({
+      kind: 'reentry',
+      message: `mutexprof: deadlock: ${what}`,
+      cycle: [{ lock: lock.name, kind: lock._kind(), mode: 'shared', holderLabels: lockLabel(lock), holderStack: null }],
+    }),
+  );
 }
 
 /** @internal The suspect's wait is queued now as `acq`: watch it. */
@@ -498,5 +526,7 @@ function report(r: DeadlockReport): void {
 }
 
 function formatStacks(r: DeadlockReport): string {
-  return r.stacks.map((s, i) => `${r.kind === 'inversion' ? (i === 0 ? 'this order, taken at:' : 'the other order, taken at:') : 'at:'}\n${s.map((f) => `    ${f.name} (${f.file}:${f.line})`).join('\n')}`).join('\n');
+  return r.stacks
+    .map((s, i) => `${r.kind === 'inversion' ? (i === 0 ? 'this order, taken at:' : 'the other order, taken at:') : 'at:'}\n${s.map((f) => `    ${f.name} (${f.file}:${f.line})`).join('\n')}`)
+    .join('\n');
 }

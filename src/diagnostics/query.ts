@@ -70,7 +70,6 @@ function labelsOf(lock: TrackedLock, a: { labels: { pairs: ReadonlyArray<readonl
   return out;
 }
 
-
 /** @internal One acquisition's state now. */
 export function stateOf(a: Acquisition, nowNs: number): LockState {
   return {

@@ -6,7 +6,6 @@
 // that answer its registry as its own Histogram, Counter and Gauge do.
 
 import { createRequire } from 'node:module';
-import { shared } from '../shared.js';
 import { sampling, retime } from '../profile/sampling.js';
 import { diag, type LockMode } from '../diagnostics/acquisitions.js';
 import { liveLocks } from '../diagnostics/query.js';
@@ -120,7 +119,8 @@ function now(what: 'waiters' | 'held'): PromValue[] {
 export function collectLockMetrics(options: LockMetricsOptions = {}): () => void {
   if (options === null || typeof options !== 'object') throw new TypeError('mutexprof: collectLockMetrics(options): options must be an object');
   const prefix = options.prefix ?? 'mutexprof_';
-  if (typeof prefix !== 'string' || !/^[a-zA-Z_:][a-zA-Z0-9_:]*$|^$/.test(prefix)) throw new TypeError(`mutexprof: collectLockMetrics({ prefix }): not a Prometheus metric name prefix: ${JSON.stringify(prefix)}`);
+  if (typeof prefix !== 'string' || !/^[a-zA-Z_:][a-zA-Z0-9_:]*$|^$/.test(prefix))
+    throw new TypeError(`mutexprof: collectLockMetrics({ prefix }): not a Prometheus metric name prefix: ${JSON.stringify(prefix)}`);
   const buckets = options.buckets;
   if (buckets !== undefined) {
     if (!Array.isArray(buckets) || buckets.length === 0 || buckets.some((b, i) => typeof b !== 'number' || !(b > 0) || !Number.isFinite(b) || (i > 0 && b <= buckets[i - 1]))) {
@@ -135,7 +135,9 @@ export function collectLockMetrics(options: LockMetricsOptions = {}): () => void
   const p = prefix;
   const list: PromMetric[] = [
     histogram(`${p}lock_wait_seconds`, 'Waits for locks that were contended (every wait, not sampled).', (s) => [s.waits, s.waitSum, s.waitCount]),
-    scalar(`${p}lock_contentions_total`, 'Contended acquisitions (waits) of locks.', 'counter', () => [...metrics.series.values()].filter((s) => s.waitCount > 0).map((s) => ({ value: s.waitCount, labels: { ...s.labels } }))),
+    scalar(`${p}lock_contentions_total`, 'Contended acquisitions (waits) of locks.', 'counter', () =>
+      [...metrics.series.values()].filter((s) => s.waitCount > 0).map((s) => ({ value: s.waitCount, labels: { ...s.labels } })),
+    ),
     scalar(`${p}lock_wait_seconds_total`, 'Time spent waiting for locks (the counterpart of Go’s /sync/mutex/wait/total:seconds).', 'counter', () =>
       [...metrics.series.values()].filter((s) => s.waitCount > 0).map((s) => ({ value: s.waitSum, labels: { ...s.labels } })),
     ),

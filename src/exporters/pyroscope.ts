@@ -26,7 +26,6 @@
 // not deliver by then is reported. Otherwise no timer and no push keeps the process alive beyond a request's own
 // timeoutMs.
 
-
 import { channel } from 'node:diagnostics_channel';
 import { sourceOf, type ProfileSample, type ProfileSnapshot, type ProfileSource, type Window } from '../pprof/registry.js';
 import { encodeSnapshot } from '../pprof/proto.js';
@@ -161,7 +160,8 @@ function checkPushOptions(options: unknown): Required<ProfilePushOptions> & { ta
   }
   if (target.protocol !== 'http:' && target.protocol !== 'https:') throw new TypeError(`mutexprof: ${where}({ url }): Pyroscope is reached over http or https, got ${target.protocol}`);
   const appName = o.appName;
-  if (typeof appName !== 'string' || appName.trim() === '' || !LABEL_VALUE.test(appName)) throw new TypeError(`mutexprof: ${where}({ appName }): a non-empty name without , { } =, got ${describeValue(appName)}`);
+  if (typeof appName !== 'string' || appName.trim() === '' || !LABEL_VALUE.test(appName))
+    throw new TypeError(`mutexprof: ${where}({ appName }): a non-empty name without , { } =, got ${describeValue(appName)}`);
   const labels = checkStringRecord(where, 'labels', o.labels);
   for (const [k, v] of Object.entries(labels)) {
     if (!LABEL_NAME.test(k) || !LABEL_VALUE.test(v)) throw new TypeError(`mutexprof: ${where}({ labels }): Pyroscope cannot take the label ${JSON.stringify(k)}=${JSON.stringify(v)}`);
@@ -170,7 +170,7 @@ function checkPushOptions(options: unknown): Required<ProfilePushOptions> & { ta
   try {
     new Headers(headers);
   } catch (e) {
-    throw new TypeError(`mutexprof: ${where}({ headers }): ${(e as Error).message}`);
+    throw new TypeError(`mutexprof: ${where}({ headers }): ${(e as Error).message}`, { cause: e });
   }
   const intervalMs = checkTimerMs(where, 'intervalMs', o.intervalMs, 15_000);
   const timeoutMs = checkTimerMs(where, 'timeoutMs', o.timeoutMs, 10_000);

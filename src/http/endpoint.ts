@@ -123,7 +123,10 @@ async function send(req: IncomingMessage, res: ServerResponse, type: string, bod
   res.setHeader('Content-Type', type);
   res.setHeader('X-Content-Type-Options', 'nosniff');
   if (filename) res.setHeader('Content-Disposition', `attachment; filename="${filename}"`);
-  res.setHeader('Content-Length', chunks.reduce((n, c) => n + c.length, 0));
+  res.setHeader(
+    'Content-Length',
+    chunks.reduce((n, c) => n + c.length, 0),
+  );
   if (req.method !== 'HEAD') {
     // A socket that drains synchronously (loopback) re-arms 'drain' within the same turn of the event loop:
     // yield between chunks once a slice is used up, or twenty clients of one body would be written in one go.
@@ -153,7 +156,10 @@ function indexPage(base: string, counts: ReadonlyMap<string, number> | null, clu
     .filter(([, note]) => note !== '')
     .map(([name, note]) => `<li><div class=profile-name>${escapeHtml(name)}: </div> ${escapeHtml(note)}</li>`)
     .join('\n');
-  const mergedOver = cluster === null ? '' : `<p>Merged over this process and its cluster workers and threads; each sample is labelled pid, and worker or thread.${cluster.length === 0 ? '' : `</p>\n<p>Left out:<ul>\n${cluster.map((m) => `<li>${escapeHtml(m)}</li>`).join('\n')}\n</ul>`}</p>\n`;
+  const mergedOver =
+    cluster === null
+      ? ''
+      : `<p>Merged over this process and its cluster workers and threads; each sample is labelled pid, and worker or thread.${cluster.length === 0 ? '' : `</p>\n<p>Left out:<ul>\n${cluster.map((m) => `<li>${escapeHtml(m)}</li>`).join('\n')}\n</ul>`}</p>\n`;
   const title = escapeHtml(base + '/');
   return `<html>
 <head>
@@ -218,7 +224,7 @@ function parseSeconds(v: string, max: number): number | null {
  */
 export async function serve(req: IncomingMessage, res: ServerResponse, rel: string, base: string, query: URLSearchParams, opts: ResolvedOptions): Promise<void> {
   if (opts.authorize !== null) {
-    let ok = false;
+    let ok: boolean;
     try {
       ok = (await opts.authorize(req)) === true;
     } catch {

@@ -29,7 +29,7 @@ import { capture } from '../profile/stack.js';
 import { diag, joinContended, holdStarted, drawHoldSample, SharedHolders, type Acquisition, type LockMode, type Task } from '../diagnostics/acquisitions.js';
 import { checkWait, noteOrder, resolvedAs, resumeAs, taskOfCaller, taskOfReleaser, watchSuspect } from '../diagnostics/deadlock.js';
 import { checkOptions, optionLabels, type Guard, type LockOptions } from './options.js';
-import { WaitQueue, grant, grantWatched, type AbortLink, type GuardState, type Method, type Waiter, type WaitTimes } from './waitqueue.js';
+import { WaitQueue, grant, grantWatched, type AbortLink, type Method, type Waiter, type WaitTimes } from './waitqueue.js';
 
 // Waiters in an interval that is not sampled (and with the block profile off) share this one, so they allocate
 // nothing. Kept apart from the waiter: double-valued fields on the waiter itself would make V8 box numbers and
@@ -135,7 +135,22 @@ export abstract class ProfiledLock extends WaitQueue {
   _labelsOnly(write: boolean, labels: LabelSet): Acquisition {
     const last = write ? this._exLabels : this._shLabels;
     if (last !== null && last.own === labels) return last;
-    const a: Acquisition = { lock: this, mode: this._modeOf(write), tracked: false, own: labels, state: 'waiting', since: 0, labels: null, stack: null, task: null, lineage: 0, watch: false, holdWeight: 0, snext: null, sprev: null };
+    const a: Acquisition = {
+      lock: this,
+      mode: this._modeOf(write),
+      tracked: false,
+      own: labels,
+      state: 'waiting',
+      since: 0,
+      labels: null,
+      stack: null,
+      task: null,
+      lineage: 0,
+      watch: false,
+      holdWeight: 0,
+      snext: null,
+      sprev: null,
+    };
     if (write) this._exLabels = a;
     else this._shLabels = a;
     return a;

@@ -8,7 +8,7 @@ import { diag, type Acquisition } from '../diagnostics/acquisitions.js';
 import { taskForScope } from '../diagnostics/deadlock.js';
 import { ProfiledLock } from './contention.js';
 import { checkFn, checkLockOptions, holding, holdingAs, type Guard, type LockOptions, type MutexOptions } from './options.js';
-import { grant, newGuard, type GuardState, type Method, type Waiter } from './waitqueue.js';
+import { grant, newGuard, type GuardState, type Method } from './waitqueue.js';
 
 const LEAF_UNLOCK = 'Mutex.unlock';
 const LEAF_LOCK = 'Mutex.lock';

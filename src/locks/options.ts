@@ -37,7 +37,6 @@ export interface Guard extends Disposable {
   [Symbol.dispose](): void;
 }
 
-
 /** @internal The constructor's options: returns the lock's name. */
 export function checkLockOptions(options: unknown, kind: string): string {
   if (options === undefined) return '';

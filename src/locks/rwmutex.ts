@@ -81,11 +81,7 @@ export class RWMutex extends ProfiledLock {
   /** unlock(), called through `skip`: the outermost mutexprof function on the stack (stacks start below it). */
   #unlock(skip: Method): void {
     if (!this.#writer) {
-      throw new Error(
-        this.#readers !== 0
-          ? `mutexprof: unlock of ${this._describe()} that is read-locked (readers release with rUnlock)`
-          : `mutexprof: unlock of unlocked ${this._describe()}`,
-      );
+      throw new Error(this.#readers !== 0 ? `mutexprof: unlock of ${this._describe()} that is read-locked (readers release with rUnlock)` : `mutexprof: unlock of unlocked ${this._describe()}`);
     }
     const held = this._acq;
     if (held !== null) this._releasedAcq(held);
@@ -99,11 +95,7 @@ export class RWMutex extends ProfiledLock {
   /** Releases one read lock. Throws if no reader holds the lock. */
   rUnlock(): void {
     if (this.#readers === 0) {
-      throw new Error(
-        this.#writer
-          ? `mutexprof: rUnlock of ${this._describe()} that is write-locked (the writer releases with unlock)`
-          : `mutexprof: rUnlock of ${this._describe()} with no reader`,
-      );
+      throw new Error(this.#writer ? `mutexprof: rUnlock of ${this._describe()} that is write-locked (the writer releases with unlock)` : `mutexprof: rUnlock of ${this._describe()} with no reader`);
     }
     // a reader released without its guard: the oldest tracked reader's record ends (readers share one count)
     this._readUnlocked(undefined, rUnlockMethod);

@@ -73,7 +73,7 @@ export class Semaphore extends ProfiledLock {
     }
     let weight: number;
     let signal: AbortSignal | undefined;
-    let labels = null;
+    let labels;
     try {
       signal = checkOptions(options, 'Semaphore.acquire');
       weight = checkWeight('Semaphore.acquire', options?.weight, this.permits);

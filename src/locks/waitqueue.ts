@@ -243,8 +243,6 @@ export abstract class WaitQueue {
 
   /** @internal */
   _alreadyReleased(read: boolean): Error {
-    return new Error(
-      `mutexprof: guard of ${this._describe()} is already released (disposed twice, or released by ${read ? 'rUnlock' : 'unlock'}())`,
-    );
+    return new Error(`mutexprof: guard of ${this._describe()} is already released (disposed twice, or released by ${read ? 'rUnlock' : 'unlock'}())`);
   }
 }

@@ -32,7 +32,10 @@ function notesOf(r: Recorder, d: Draw, off: () => string | null): string[] {
   const why = off();
   const notes = why === null ? [] : [`mutexprof: the ${why}`];
   notes.push(...droppedNotes(r.stats()));
-  if (d.eff > d.fraction) notes.push(`mutexprof: sampling 1 in ${d.eff} (fraction set: ${d.fraction}): more than maxSampledPerSecond ${sampling.budget} events a second would be sampled; samples weigh the fraction they were drawn at`);
+  if (d.eff > d.fraction)
+    notes.push(
+      `mutexprof: sampling 1 in ${d.eff} (fraction set: ${d.fraction}): more than maxSampledPerSecond ${sampling.budget} events a second would be sampled; samples weigh the fraction they were drawn at`,
+    );
   return notes;
 }
 

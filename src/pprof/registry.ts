@@ -135,19 +135,34 @@ function share<T>(current: Build<T> | null, version: number, make: () => Promise
 /** @internal The shared snapshot of the profile now (what the flame-graph page reads). */
 export function currentSnapshot(name: string): Promise<ProfileSnapshot> {
   const r = registry.get(name)!;
-  return share(r.snapshot, r.source.version(), () => r.source.snapshot(), (b) => void (r.snapshot = b));
+  return share(
+    r.snapshot,
+    r.source.version(),
+    () => r.source.snapshot(),
+    (b) => void (r.snapshot = b),
+  );
 }
 
 /** @internal The shared encoding of the profile now. */
 export function currentProto(name: string): Promise<Buffer> {
   const r = registry.get(name)!;
-  return share(r.proto, r.source.version(), async () => encodeSnapshot(await r.source.snapshot(), r.source.sampleTypes), (b) => void (r.proto = b));
+  return share(
+    r.proto,
+    r.source.version(),
+    async () => encodeSnapshot(await r.source.snapshot(), r.source.sampleTypes),
+    (b) => void (r.proto = b),
+  );
 }
 
 /** @internal The shared legacy text of the profile now, in chunks. */
 export function currentText(name: string): Promise<Buffer[]> {
   const r = registry.get(name)!;
-  return share(r.text, r.source.version(), async () => collectText(r.source, await r.source.snapshot()), (b) => void (r.text = b));
+  return share(
+    r.text,
+    r.source.version(),
+    async () => collectText(r.source, await r.source.snapshot()),
+    (b) => void (r.text = b),
+  );
 }
 
 /** @internal The legacy text of `s`, in chunks of about 64 KiB, yielding to the event loop between them. */
@@ -198,7 +213,8 @@ class Handle implements LockProfile {
   }
 
   async writeTo(w: Writable, debug = 0): Promise<void> {
-    if (w === null || typeof w !== 'object' || typeof (w as Partial<Writable>).write !== 'function') throw new TypeError(`mutexprof: LockProfile.writeTo(w): w must be a writable stream, got ${describeValue(w)}`);
+    if (w === null || typeof w !== 'object' || typeof (w as Partial<Writable>).write !== 'function')
+      throw new TypeError(`mutexprof: LockProfile.writeTo(w): w must be a writable stream, got ${describeValue(w)}`);
     if (typeof debug !== 'number' || !Number.isFinite(debug)) throw new TypeError(`mutexprof: LockProfile.writeTo(w, debug): debug must be a number, got ${describeValue(debug)}`);
     const body = debug === 0 ? [await this.encode()] : await currentText(this.name);
     for (const chunk of body) {

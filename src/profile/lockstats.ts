@@ -71,4 +71,3 @@ export function recordHold(lock: { name: string; _kind(): string }, mode: LockMo
   s.holdSum += seconds;
   s.holdCount++;
 }
-

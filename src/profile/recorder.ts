@@ -557,7 +557,12 @@ export async function blockWait<T>(p: Promise<T>, w: { t: number; end: number },
 }
 
 /** @internal An acquisition the hold profile follows was released after `held` ns: record it at its lock() stack. */
-export function holdEvent(lock: string, mode: string | null, a: { stack: Captured | null; holdWeight: number; labels: LabelSet | null; mode: 'exclusive' | 'shared'; lock: { _leafFor(m: 'exclusive' | 'shared'): string } }, held: number): void {
+export function holdEvent(
+  lock: string,
+  mode: string | null,
+  a: { stack: Captured | null; holdWeight: number; labels: LabelSet | null; mode: 'exclusive' | 'shared'; lock: { _leafFor(m: 'exclusive' | 'shared'): string } },
+  held: number,
+): void {
   if (a.stack === null) return;
   recorders.hold.add(a.stack, a.lock._leafFor(a.mode), lock, mode, a.holdWeight, a.holdWeight * held, a.labels);
 }

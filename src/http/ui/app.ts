@@ -56,17 +56,31 @@ async function load(): Promise<void> {
   if (!res.ok) throw new Error(`${res.status} ${await res.text()}`);
   const d = (await res.json()) as FlameData;
   const unit = d.sampleTypes.find((t) => t.type === d.value)?.unit ?? '';
-  options(profileSel, d.profiles.map((p) => [p, p]), d.profile);
+  options(
+    profileSel,
+    d.profiles.map((p) => [p, p]),
+    d.profile,
+  );
   const lock = params.has('lock') ? params.get('lock')! : ALL;
   const locks: Array<[string, string]> = d.locks.map((l) => [l.name, `${l.name === '' ? '(unnamed)' : l.name} — ${format(l.value, unit)}`]);
   if (lock !== ALL && !d.locks.some((l) => l.name === lock)) locks.push([lock, `${lock} — none`]);
   options(lockSel, [[ALL, 'all locks'], ...locks], lock);
-  options(valueSel, d.sampleTypes.map((t) => [t.type, `${t.type} (${MEANING[t.unit] ?? t.unit})`]), d.value);
-  const windows = d.seconds === null ? [['', 'now'] as [string, string]] : WINDOWS.some(([v]) => v === String(d.seconds)) || d.seconds === 0 ? WINDOWS : [...WINDOWS, [String(d.seconds), `the next ${d.seconds} s`] as [string, string]];
+  options(
+    valueSel,
+    d.sampleTypes.map((t) => [t.type, `${t.type} (${MEANING[t.unit] ?? t.unit})`]),
+    d.value,
+  );
+  const windows =
+    d.seconds === null
+      ? [['', 'now'] as [string, string]]
+      : WINDOWS.some(([v]) => v === String(d.seconds)) || d.seconds === 0
+        ? WINDOWS
+        : [...WINDOWS, [String(d.seconds), `the next ${d.seconds} s`] as [string, string]];
   options(windowSel, windows, d.seconds === null || d.seconds === 0 ? '' : String(d.seconds));
   windowSel.disabled = d.seconds === null;
   const over = d.seconds === null ? ' now' : d.seconds === 0 ? ' since the process started' : ` over ${d.seconds} s`;
-  $('summary').textContent = `${d.profile}: ${format(d.total, unit)} ${d.value}${lock === ALL ? '' : ` on ${lock === '' ? 'unnamed locks' : `lock ${lock}`}`}${over}. Click a frame to zoom in, hover for details.`;
+  $('summary').textContent =
+    `${d.profile}: ${format(d.total, unit)} ${d.value}${lock === ALL ? '' : ` on ${lock === '' ? 'unnamed locks' : `lock ${lock}`}`}${over}. Click a frame to zoom in, hover for details.`;
   $('comments').replaceChildren(
     ...d.comments.map((c) => {
       const li = document.createElement('li');

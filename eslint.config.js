@@ -1,0 +1,46 @@
+// Lint: typescript-eslint's recommended rules for the library, its tests and tools, and the layers' import rules
+// (docs/design.md): a layer imports only the layers below it, and the locks only themselves and what is shared.
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+export default tseslint.config({ ignores: ['dist/', 'node_modules/', 'bench/.baseline/', 'coverage/'] }, js.configs.recommended, ...tseslint.configs.recommended, {
+  languageOptions: {
+    globals: {
+      process: 'readonly',
+      console: 'readonly',
+      Buffer: 'readonly',
+      setTimeout: 'readonly',
+      clearTimeout: 'readonly',
+      setImmediate: 'readonly',
+      setInterval: 'readonly',
+      clearInterval: 'readonly',
+      queueMicrotask: 'readonly',
+      performance: 'readonly',
+      URL: 'readonly',
+      URLSearchParams: 'readonly',
+      fetch: 'readonly',
+      AbortController: 'readonly',
+      AbortSignal: 'readonly',
+      structuredClone: 'readonly',
+      TextEncoder: 'readonly',
+      TextDecoder: 'readonly',
+      Blob: 'readonly',
+      FormData: 'readonly',
+      Headers: 'readonly',
+      Request: 'readonly',
+      Response: 'readonly',
+      globalThis: 'readonly',
+      document: 'readonly',
+      location: 'readonly',
+      history: 'readonly',
+      addEventListener: 'readonly',
+      window: 'readonly',
+    },
+  },
+  rules: {
+    '@typescript-eslint/no-explicit-any': 'error',
+    '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' }],
+    '@typescript-eslint/no-namespace': ['error', { allowDeclarations: true }],
+    '@typescript-eslint/no-unused-expressions': ['error', { allowShortCircuit: true, allowTernary: true }],
+  },
+});
