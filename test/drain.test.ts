@@ -2,7 +2,7 @@
 // earlier test's drain may be pending when the timers are faked.
 import { describe, test, expect, afterEach, vi } from 'vitest';
 import { Mutex, setMutexProfileFraction, configureProfiler } from '../src/index.js';
-import { recorders } from '../src/profile/recorder.js';
+import { recorders } from '../src/profile/drain.js';
 import { manualClock, ms, contend, samples, flush } from './helpers.js';
 
 const clock = manualClock();

@@ -1,7 +1,7 @@
 // The flame graph's tree (src/http/ui.ts): built from a snapshot, by sample type and lock.
 import { test, expect } from 'vitest';
 import { flameData, jsonChunks } from '../src/http/ui.js';
-import { frameOf } from '../src/profile/stack.js';
+import { frameOf } from '../src/profile/frames.js';
 import type { ProfileSnapshot } from '../src/index.js';
 
 const f = (name: string, line = 1): ReturnType<typeof frameOf> => frameOf(name, '/app/x.ts', line);

@@ -43,7 +43,56 @@ export function manualClock(start = 1_000_000): { now: () => number; advance: (n
 
 export const ms = 1_000_000;
 
-import { lookup, type Mutex, type ProfileSample } from '../src/index.js';
+import { afterEach, beforeEach } from 'vitest';
+import {
+  configureProfiler,
+  lookup,
+  setBlockProfileRate,
+  setDeadlockDetection,
+  setHoldProfileFraction,
+  setLockTracking,
+  setMutexProfileFraction,
+  type Mutex,
+  type ProfileSample,
+} from '../src/index.js';
+import { recorders } from '../src/profile/drain.js';
+
+/** Empties every recorded profile (mutex, block, hold), events still pending included: a test sees its own samples. */
+export function resetProfiles(): void {
+  for (const r of Object.values(recorders)) r.reset();
+}
+
+/** What a test file wants of the profiler (see useProfiler). */
+export interface ProfilerSetup {
+  /** the mutex profile's fraction (default 1: every release event) */
+  mutex?: number;
+  /** the block profile's rate (default 1: every wait) */
+  block?: number;
+  /** the random source (default () => 0: every draw samples at fraction 1, and the first of a gap otherwise) */
+  random?: () => number;
+}
+
+/**
+ * The profiler as a test file wants it, for each of its tests: the injected clock returned (no test sleeps), the
+ * random source, the rates, and empty profiles before each test; after each, every setting off again.
+ */
+export function useProfiler(setup: ProfilerSetup = {}): ReturnType<typeof manualClock> {
+  const clock = manualClock();
+  beforeEach(() => {
+    configureProfiler({ now: clock.now, random: setup.random ?? (() => 0) });
+    setMutexProfileFraction(setup.mutex ?? 1);
+    setBlockProfileRate(setup.block ?? 1);
+    resetProfiles();
+  });
+  afterEach(() => {
+    setMutexProfileFraction(0);
+    setBlockProfileRate(0);
+    setHoldProfileFraction(0);
+    setLockTracking('off');
+    setDeadlockDetection('off');
+  });
+  return clock;
+}
 
 /** A sample as the tests read it. */
 export interface Seen {

@@ -10,7 +10,7 @@ import { gunzipSync } from 'node:zlib';
 import { once } from 'node:events';
 import { Profile } from 'pprof-format';
 import { Mutex, pprofHandler, startPprofServer, setMutexProfileFraction, configureProfiler } from '../src/index.js';
-import { recorders } from '../src/profile/recorder.js';
+import { recorders } from '../src/profile/drain.js';
 import { captureWarnings } from './helpers.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));

@@ -1,11 +1,10 @@
 // Lock metrics, read as Prometheus reads them: the text output of a real prom-client registry.
 import { describe, test, expect, afterEach } from 'vitest';
 import { Registry, register as globalRegister } from 'prom-client';
-import { Mutex, RWMutex, Semaphore, KeyedMutex, collectLockMetrics, configureProfiler, setLockTracking } from '../src/index.js';
-import { manualClock, ms, flush } from './helpers.js';
+import { Mutex, RWMutex, Semaphore, KeyedMutex, collectLockMetrics, setLockTracking } from '../src/index.js';
+import { useProfiler, ms, flush } from './helpers.js';
 
-const clock = manualClock();
-configureProfiler({ now: clock.now });
+const clock = useProfiler({ mutex: 0, block: 0 });
 
 /** The value of one series line of the exposition text, or undefined. */
 function valueOf(text: string, line: string): number | undefined {

@@ -4,7 +4,7 @@
 import { describe, test, expect } from 'vitest';
 import { Writable } from 'node:stream';
 import * as m from '../src/index.js';
-import { recorders } from '../src/profile/recorder.js';
+import { recorders } from '../src/profile/drain.js';
 
 type Call = [string, () => unknown, RegExp?];
 

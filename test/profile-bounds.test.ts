@@ -1,18 +1,12 @@
 // Label cardinality and the sample cap: attribution degrades in steps, never to nothing, with exact totals.
-import { describe, test, expect, beforeEach } from 'vitest';
+import { describe, test, expect } from 'vitest';
 import http from 'node:http';
 import { gunzipSync } from 'node:zlib';
 import { Profile } from 'pprof-format';
-import { Mutex, setMutexProfileFraction, setBlockProfileRate, configureProfiler, lookup, withLabels, startPprofServer } from '../src/index.js';
-import { manualClock, ms, contend, samples, names } from './helpers.js';
+import { Mutex, setBlockProfileRate, configureProfiler, lookup, withLabels, startPprofServer } from '../src/index.js';
+import { useProfiler, ms, contend, samples, names } from './helpers.js';
 
-const clock = manualClock();
-configureProfiler({ now: clock.now, random: () => 0 });
-
-beforeEach(() => {
-  setMutexProfileFraction(1);
-  setBlockProfileRate(1);
-});
+const clock = useProfiler();
 
 async function importantContention(): Promise<void> {
   const important = new Mutex({ name: 'important' });

@@ -1,16 +1,9 @@
 // The contention profiles' numbers against ground truth, with an injected clock: no sleeps decide anything.
-import { describe, test, expect, beforeEach } from 'vitest';
+import { describe, test, expect } from 'vitest';
 import { Mutex, RWMutex, setMutexProfileFraction, setBlockProfileRate, setBlockProfileFraction, configureProfiler, withLabels } from '../src/index.js';
-import { manualClock, flush, ms, samplesOf, totalsOf, names, track, contend } from './helpers.js';
+import { useProfiler, resetProfiles, flush, ms, samplesOf, totalsOf, names, track, contend } from './helpers.js';
 
-const clock = manualClock();
-configureProfiler({ now: clock.now, random: () => 0 });
-
-beforeEach(() => {
-  setMutexProfileFraction(1);
-  setBlockProfileRate(1);
-  configureProfiler({ random: () => 0 });
-});
+const clock = useProfiler();
 
 describe('attribution', () => {
   test('Go fixture attrib/: holder keeps the lock 100 ms while 3 waiters queue → holder charged 300 ms, 1 contention', async () => {
@@ -404,5 +397,15 @@ describe('labels', () => {
     expect(() => withLabels({ a: 'b' }, 3 as unknown as () => void)).toThrow(TypeError);
     expect(ran).toBe(false);
     expect(withLabels({ a: 'b' }, () => 5)).toBe(5);
+  });
+});
+
+describe('test helpers', () => {
+  test('resetProfiles empties every recorded profile, events still pending included', async () => {
+    await contend(new Mutex({ name: 'before-reset' }), clock, 2 * ms);
+    expect((await samplesOf('mutex', 'before-reset')).length).toBeGreaterThan(0);
+    resetProfiles();
+    expect(await samplesOf('mutex', 'before-reset')).toEqual([]);
+    expect(await samplesOf('block', 'before-reset')).toEqual([]);
   });
 });

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Profile } from 'pprof-format';
 import { Mutex, setMutexProfileFraction, setBlockProfileRate, configureProfiler, startProfilePush, lookup, type PushOutcome } from '../src/index.js';
-import { drainAll } from '../src/profile/recorder.js';
+import { drainAll } from '../src/profile/drain.js';
 import { captureWarnings, manualClock, ms, totalsOf } from './helpers.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));

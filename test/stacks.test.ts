@@ -14,7 +14,7 @@ import { transformSync } from 'esbuild';
 import { EventEmitter } from 'node:events';
 import { Mutex, type Guard, setMutexProfileFraction, setBlockProfileRate, configureProfiler, lookup, pprofHandler, withLabels } from '../src/index.js';
 import { manualClock, ms, samples, names, goBinary, flush } from './helpers.js';
-import { drainAll } from '../src/profile/recorder.js';
+import { drainAll } from '../src/profile/drain.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'mutexprof-stacks-'));

@@ -9,7 +9,9 @@
 import { describe, test, expect, afterEach } from 'vitest';
 import fc from 'fast-check';
 import '../src/index.js';
-import { Recorder, recorders, configureProfiler } from '../src/profile/recorder.js';
+import { Recorder } from '../src/profile/recorder.js';
+import { recorders, settings } from '../src/profile/drain.js';
+import { configureProfiler } from '../src/profile/config.js';
 import { sourceOf, deltaSnapshot, type ProfileSnapshot, type Window } from '../src/pprof/registry.js';
 import { sliceClock } from '../src/profile/slice.js';
 import { labelSet, type LabelSet } from '../src/profile/labels.js';
@@ -24,7 +26,7 @@ function copy(model: Recorder): Values {
   const out: Values = new Map();
   for (const e of model.entries) {
     const labels: Array<readonly [string, string]> = e.lock === '' ? [] : [['lock', e.lock]];
-    if (e.mode !== null) labels.push(['mode', e.mode]);
+    if (e.side !== null) labels.push(['mode', e.side]);
     if (e.labels !== null) labels.push(...e.labels.pairs);
     out.set(identity(e.frames, labels), [e.count, e.delay]);
   }
@@ -136,7 +138,10 @@ async function run(name: 'mutex' | 'block' | 'hold', ops: readonly Op[]): Promis
   const r = recorders[name];
   const source = sourceOf(name)!;
   r.reset();
-  const model = new Recorder();
+  const model = new Recorder(
+    () => settings.maxEntries,
+    () => {},
+  ); // drained by hand
   const events: Event[] = [];
   const problems: string[] = [];
   const inflight: Array<Promise<void>> = [];

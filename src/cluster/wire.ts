@@ -5,7 +5,7 @@
 // Identity is content: a merged sample's key is its resolved frames and its labels, so the same stack of the same
 // worker is one sample in every merged snapshot, whichever process or order the parts came from.
 
-import { frameOf, type Frame } from '../profile/stack.js';
+import { frameOf, type Frame } from '../profile/frames.js';
 import { Slicer } from '../profile/slice.js';
 import type { ProfileSample, ProfileSnapshot } from '../pprof/registry.js';
 

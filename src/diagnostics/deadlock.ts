@@ -44,10 +44,11 @@
 import { AsyncLocalStorage, executionAsyncId } from 'node:async_hooks';
 import { channel } from 'node:diagnostics_channel';
 import { setTimeout as realTimeout, clearTimeout as clearRealTimeout } from 'node:timers';
-import { shared } from '../shared.js';
-import { checkOptionsObject, checkTimerMs } from '../check.js';
+import type { LockMode, LockView, Method } from '../locks/seam.js';
+import { checkOptionsObject, checkTimerMs } from '../shared/check.js';
+import { shared } from '../shared/state.js';
 import { capture, resolve, type Captured, type Frame } from '../profile/stack.js';
-import { diag, reactivate, lockId, type Acquisition, type LockMode, type Task, type TrackedLock } from './acquisitions.js';
+import { diag, lockId, movesOf, reactivate, sharedHolders, type Acquisition, type Task } from './records.js';
 
 /** One lock of a deadlock: who holds it, as far as known. */
 export interface DeadlockLink {
@@ -93,7 +94,7 @@ export interface DeadlockOptions {
   confirmMs?: number;
 }
 
-type Mode = 'off' | 'warn' | 'throw';
+type DeadlockMode = 'off' | 'warn' | 'throw';
 
 const deadlockChannel = channel('mutexprof:deadlock');
 const MAX_ORDER_EDGES = 10_000;
@@ -121,11 +122,11 @@ interface Suspect {
   /** 'throw': aborts the wait (with the DeadlockError as its reason) */
   readonly abort: AbortController | null;
   /** the locks it is stuck on now, or null once it could resolve */
-  readonly stuck: (acq: Acquisition) => TrackedLock[] | null;
+  readonly stuck: (acq: Acquisition) => LockView[] | null;
   /** the finding, once confirmed */
-  readonly finding: (locks: TrackedLock[], acq: Acquisition) => { kind: 'reentry' | 'cycle'; message: string; cycle: DeadlockLink[] };
+  readonly finding: (locks: LockView[], acq: Acquisition) => { kind: 'reentry' | 'cycle'; message: string; cycle: DeadlockLink[] };
   /** the locks it was stuck on, and their grants and releases, when last looked at */
-  locks: TrackedLock[];
+  locks: LockView[];
   moves: number;
   timer: ReturnType<typeof realTimeout> | null;
 }
@@ -166,7 +167,7 @@ const order = shared<Order>('deadlock', () => ({
  * Turns deadlock detection on (turning on the lock tracking it needs) or off; returns the previous mode. Bad input
  * throws and changes nothing.
  */
-export function setDeadlockDetection(mode: Mode, options?: DeadlockOptions): Mode {
+export function setDeadlockDetection(mode: DeadlockMode, options?: DeadlockOptions): DeadlockMode {
   const modes = ['off', 'warn', 'throw'] as const;
   const previous = modes[diag.deadlock];
   const i = modes.indexOf(mode);
@@ -234,7 +235,7 @@ function acquiring(): { task: Task; sure: boolean } {
 }
 
 /**
- * @internal The caller's task for lock(), rLock(), acquire() and try*() outside a scope. A mark that is not sure is
+ * The caller's task for lock(), rLock(), acquire() and try*() outside a scope. A mark that is not sure is
  * made anew (whatever captured the old one is told apart from then on); a sure one is only the flow's own already.
  */
 export function taskOfCaller(): Task {
@@ -243,26 +244,31 @@ export function taskOfCaller(): Task {
   return task;
 }
 
-/** @internal The task withLock, withRLock and withPermit run their function as (runAs): the caller's, or a new one. */
+/** The task withLock, withRLock and withPermit run their function as (runAs): the caller's, or a new one. */
 export function taskForScope(): Task {
   return acquiring().task;
 }
 
 /**
- * @internal Runs fn as `task` (a scope's function), under a sure mark of its own. Once fn has settled, endScope()
- * gives the caller's mark back (marks made inside the scope, and carried by work it started, are stale from then on).
+ * Runs fn as `task` (a scope's function), under a sure mark of its own. Once fn has settled, endScope() gives the
+ * caller's mark back (marks made inside the scope, and carried by work it started, are stale from then on).
  */
 export function runAs<T>(task: Task, fn: () => T): T {
   return order.tasks.run(marked(task, true), fn);
 }
 
-/** @internal The scope of `task`, entered when its mark was `token` (sure or not), has ended. */
-export function endScope(task: Task, token: number, sure: boolean): void {
-  task.token = token;
-  task.sure = sure;
+/** The mark `task`'s flow carries now, for endScope(): its token, negative when not sure. */
+export function scopeMark(task: Task): number {
+  return task.sure ? task.token : -task.token;
 }
 
-/** @internal `task` was granted: its flow resumes between two markers (see "Tasks"), and `grant` resolves its wait. */
+/** The scope of `task`, entered when its flow carried `mark` (scopeMark()), has ended. */
+export function endScope(task: Task, mark: number): void {
+  task.token = Math.abs(mark);
+  task.sure = mark > 0;
+}
+
+/** `task` was granted: its flow resumes between two markers (see "Tasks"), and `grant` resolves its wait. */
 export function resumeAs(task: Task, grant: () => void): void {
   task.suspended = true;
   queueMicrotask(() => {
@@ -275,14 +281,14 @@ export function resumeAs(task: Task, grant: () => void): void {
   });
 }
 
-/** @internal A promise of `value`, resolved for `task` as resumeAs does (a lock taken at once, under detection). */
+/** A promise of `value`, resolved for `task` as resumeAs does (a lock taken at once, under detection). */
 export function resolvedAs<T>(task: Task, value: T): Promise<T> {
   task.suspended = true;
   return new Promise<T>((resolve) => queueMicrotask(() => resumeAs(task, () => resolve(value))));
 }
 
 /**
- * @internal The guard of acquisition `a` is being used (`using` reads its Symbol.dispose where it is declared): only
+ * The guard of acquisition `a` is being used (`using` reads its Symbol.dispose where it is declared): only
  * the flow that holds the guard gets here, so its context gets a sure mark, of that acquisition's lineage.
  */
 export function guardUsed(a: Acquisition): void {
@@ -291,7 +297,7 @@ export function guardUsed(a: Acquisition): void {
   order.tasks.enterWith(marked(a.task, true));
 }
 
-/** @internal The task the context names, stale or not: whose record a guardless shared release ends first. */
+/** The task the context names, stale or not: whose record a guardless shared release ends first. */
 export function taskOfReleaser(): Task | null {
   return order.tasks.getStore()?.task ?? null;
 }
@@ -306,15 +312,67 @@ export function detachedTask<T>(fn: () => T): T {
   return order.tasks.run(marked(newTask(), true), fn);
 }
 
+/** Tracked `a`, of a task, is about to wait: checks the wait (see "Findings"); returns the signal to wait with. */
+export function waiting(a: Acquisition, signal: AbortSignal | undefined, skip: Method): AbortSignal | undefined {
+  const t = a.task!;
+  const check = a.lock.permits === undefined ? checkWait(t, a.lock, a.mode, skip, signal) : checkPermits(t, a, skip, signal);
+  t.waiting = a;
+  if (check.suspect !== null) watchSuspect(check.suspect, a);
+  return check.signal;
+}
+
+/** `a`, of a task, was granted: the task holds it. */
+export function taskGranted(a: Acquisition): void {
+  const t = a.task!;
+  if (t.waiting === a) t.waiting = null;
+  t.held.push(a);
+}
+
+/** `a`, of a task, gave up waiting. */
+export function taskGaveUp(a: Acquisition): void {
+  const t = a.task!;
+  if (t.waiting === a) t.waiting = null;
+}
+
+/** `a`, of a task, was released: the task no longer holds it. */
+export function taskReleased(a: Acquisition): void {
+  const held = a.task!.held;
+  const i = held.lastIndexOf(a);
+  if (i >= 0) {
+    held[i] = held[held.length - 1]; // order does not matter (noteOrder reads them all)
+    held.pop();
+  }
+}
+
+/**
+ * A Semaphore's permits are shared: a wait is stuck for sure only when the task's own permits keep it from ever being
+ * granted (a cycle through other holders may break when any of them releases).
+ */
+function checkPermits(t: Task, a: Acquisition, skip: Method, signal: AbortSignal | undefined): { signal: AbortSignal | undefined; suspect: Suspect | null } {
+  const lock = a.lock;
+  const permits = lock.permits!;
+  const own = (): number => {
+    let n = 0;
+    const list = sharedHolders(lock);
+    if (list !== null) for (const x of list) if (x.task === t) n += x.weight;
+    return n;
+  };
+  const mine = own();
+  if (mine + a.weight <= permits) return { signal, suspect: null };
+  const what = `acquire() of ${a.weight} permits of ${lock.describe()} in an async context that holds ${mine} of its ${permits} (re-entry): it can never be granted`;
+  return checkSelf(t, lock, what, skip, signal, () => own() + a.weight > permits);
+}
+
 /** The tasks a waiter of `lock` (mode `mode`, queued after `upTo` if given, else last) waits for. */
-function blockers(lock: TrackedLock, mode: LockMode, upTo: Acquisition | null): Task[] {
+function blockers(lock: LockView, mode: LockMode, upTo: Acquisition | null): Task[] {
   const out: Task[] = [];
-  const ex = lock._acq;
+  const ex = lock.holder as Acquisition | null;
   if (ex !== null && ex.task !== null) out.push(ex.task);
-  if (mode === 'exclusive' && lock._sharedAcqs !== null) for (const a of lock._sharedAcqs) if (a.task !== null) out.push(a.task);
+  const shared = sharedHolders(lock);
+  if (mode === 'exclusive' && shared !== null) for (const a of shared) if (a.task !== null) out.push(a.task);
   // FIFO: the waiters ahead are granted first (a reader waits only for the writers ahead of it)
-  for (let w = lock._head; w !== null; w = w.next as typeof w) {
-    const a = w._acq;
+  for (let w = lock.firstWaiter; w !== null; w = w.next) {
+    const a = w.acq as Acquisition | null;
     if (a === upTo) break;
     if (a !== null && a.task !== null && (mode === 'exclusive' || a.mode === 'exclusive')) out.push(a.task);
   }
@@ -322,17 +380,17 @@ function blockers(lock: TrackedLock, mode: LockMode, upTo: Acquisition | null): 
 }
 
 /** The locks of a cycle that `task`'s wait for `lock` (`mode`; `upTo`: the wait, once queued) closes now, or null. */
-function cycleOf(task: Task, lock: TrackedLock, mode: LockMode, upTo: Acquisition | null): TrackedLock[] | null {
+function cycleOf(task: Task, lock: LockView, mode: LockMode, upTo: Acquisition | null): LockView[] | null {
   // A task that holds nothing closes no cycle: nobody can be waiting for it (a waiter behind it in a queue waits
   // for it, but it does not wait for that one). Most waits end here, before any search.
   if (task.held.length === 0) return null;
   // Depth-first over the wait-for graph, remembering the path of locks. Each lock is scanned once: a task that
   // waits for a lock already scanned is blocked by tasks of that scan (holders, or waiters ahead of it), so the
   // search is linear in the waiters, not quadratic in one lock's queue.
-  const path: TrackedLock[] = [lock];
+  const path: LockView[] = [lock];
   const seen = new Set<Task>();
-  const scanned = new Set<TrackedLock>([lock]);
-  const search = (l: TrackedLock, m: LockMode, ahead: Acquisition | null): boolean => {
+  const scanned = new Set<LockView>([lock]);
+  const search = (l: LockView, m: LockMode, ahead: Acquisition | null): boolean => {
     for (const b of blockers(l, m, ahead)) {
       if (b === task) return true;
       if (seen.has(b)) continue;
@@ -349,50 +407,52 @@ function cycleOf(task: Task, lock: TrackedLock, mode: LockMode, upTo: Acquisitio
   return search(lock, mode, upTo) ? path : null;
 }
 
-const lockLabel = (l: TrackedLock): Record<string, string> => (l.name === '' ? {} : { lock: l.name });
+const lockLabel = (l: LockView): Record<string, string> => (l.name === '' ? {} : { lock: l.name });
 
 function linkOf(a: Acquisition): DeadlockLink {
   const labels = lockLabel(a.lock);
   if (a.labels !== null) for (const [k, v] of a.labels.pairs) labels[k] = v;
   return {
     lock: a.lock.name,
-    kind: a.lock._kind(),
+    kind: a.lock.kind,
     mode: a.mode,
     holderLabels: labels,
-    holderStack: a.stack === null ? null : resolve(a.stack, a.lock._leafFor(a.mode)),
+    holderStack: a.stack === null ? null : resolve(a.stack, a.lock.leafFor(a.mode)),
   };
 }
 
-function describe(l: TrackedLock): string {
-  return l.name === '' ? l._kind() : `${l._kind()} ${JSON.stringify(l.name)}`;
+function describe(l: LockView): string {
+  return l.describe();
 }
 
 /** Whether `task` holds `lock`. */
-function holds(task: Task, lock: TrackedLock): boolean {
-  if (lock._acq !== null && lock._acq.task === task) return true;
-  if (lock._sharedAcqs !== null) for (const a of lock._sharedAcqs) if (a.task === task) return true;
+function holds(task: Task, lock: LockView): boolean {
+  if (lock.holder !== null && (lock.holder as Acquisition).task === task) return true;
+  const shared = sharedHolders(lock);
+  if (shared !== null) for (const a of shared) if (a.task === task) return true;
   return false;
 }
 
 /** What makes waiters of `l` wait: its exclusive holder, a shared one, or the waiter at the head. */
-function blocking(l: TrackedLock): Acquisition | null {
-  if (l._acq !== null) return l._acq;
-  if (l._sharedAcqs !== null) for (const a of l._sharedAcqs) return a;
-  return l._head?._acq ?? null;
+function blocking(l: LockView): Acquisition | null {
+  if (l.holder !== null) return l.holder as Acquisition;
+  const shared = sharedHolders(l);
+  if (shared !== null) for (const a of shared) return a;
+  return (l.firstWaiter?.acq as Acquisition | null | undefined) ?? null;
 }
 
-const movesOf = (locks: readonly TrackedLock[]): number => locks.reduce((n, l) => n + l._moves, 0);
+const movesAll = (locks: readonly LockView[]): number => locks.reduce((n, l) => n + movesOf(l), 0);
 
 function suspect(
   task: Task,
-  skip: (...args: never[]) => unknown,
+  skip: Method,
   signal: AbortSignal | undefined,
-  locks: TrackedLock[],
+  locks: LockView[],
   stuck: Suspect['stuck'],
   finding: Suspect['finding'],
 ): { signal: AbortSignal | undefined; suspect: Suspect } {
   const abort = diag.deadlock === 2 ? new AbortController() : null;
-  const s: Suspect = { task, acq: null, here: capture(skip, 1), abort, stuck, finding, locks, moves: movesOf(locks), timer: null };
+  const s: Suspect = { task, acq: null, here: capture(skip, 1), abort, stuck, finding, locks, moves: movesAll(locks), timer: null };
   return { signal: abort === null ? signal : signal === undefined ? abort.signal : AbortSignal.any([signal, abort.signal]), suspect: s };
 }
 
@@ -406,42 +466,29 @@ function cycleFinding(task: Task): Suspect['finding'] {
       : `mutexprof: deadlock: ${call}() of ${describe(lock)} closes a wait cycle: ${[...path, lock].map(describe).join(' → ')}`;
     const cycle = path.map((l): DeadlockLink => {
       const b = blocking(l);
-      return b !== null ? linkOf(b) : { lock: l.name, kind: l._kind(), mode: 'exclusive', holderLabels: lockLabel(l), holderStack: null };
+      return b !== null ? linkOf(b) : { lock: l.name, kind: l.kind, mode: 'exclusive', holderLabels: lockLabel(l), holderStack: null };
     });
     return { kind: reentry ? 'reentry' : 'cycle', message, cycle };
   };
 }
 
 /**
- * @internal A task is about to wait for `lock` (`mode`). If the wait closes a cycle (re-entry is a cycle of one),
+ * A task is about to wait for `lock` (`mode`). If the wait closes a cycle (re-entry is a cycle of one),
  * it is a suspect: watchSuspect() follows it once queued, and it is confirmed or cleared later (see "Findings"
  * above). Returns the signal to wait with: in 'throw' mode, one that aborts with the DeadlockError (and with the
  * caller's `signal`, if any).
  */
-export function checkWait(
-  task: Task,
-  lock: TrackedLock,
-  mode: LockMode,
-  skip: (...args: never[]) => unknown,
-  signal: AbortSignal | undefined,
-): { signal: AbortSignal | undefined; suspect: Suspect | null } {
+function checkWait(task: Task, lock: LockView, mode: LockMode, skip: Method, signal: AbortSignal | undefined): { signal: AbortSignal | undefined; suspect: Suspect | null } {
   const path = cycleOf(task, lock, mode, null);
   if (path === null) return { signal, suspect: null };
   return suspect(task, skip, signal, path, (a) => cycleOf(task, a.lock, a.mode, a), cycleFinding(task));
 }
 
 /**
- * @internal A wait that can never be granted, found by the lock itself (a Semaphore asked for more permits than it
+ * A wait that can never be granted, found by the lock itself (a Semaphore asked for more permits than it
  * leaves its own holder): a suspect like a cycle's, stuck while `stuck()` is true.
  */
-export function checkSelf(
-  task: Task,
-  lock: TrackedLock,
-  what: string,
-  skip: (...args: never[]) => unknown,
-  signal: AbortSignal | undefined,
-  stuck: () => boolean,
-): { signal: AbortSignal | undefined; suspect: Suspect } {
+function checkSelf(task: Task, lock: LockView, what: string, skip: Method, signal: AbortSignal | undefined, stuck: () => boolean): { signal: AbortSignal | undefined; suspect: Suspect } {
   return suspect(
     task,
     skip,
@@ -451,13 +498,13 @@ export function checkSelf(
     () => ({
       kind: 'reentry',
       message: `mutexprof: deadlock: ${what}`,
-      cycle: [{ lock: lock.name, kind: lock._kind(), mode: 'shared', holderLabels: lockLabel(lock), holderStack: null }],
+      cycle: [{ lock: lock.name, kind: lock.kind, mode: 'shared', holderLabels: lockLabel(lock), holderStack: null }],
     }),
   );
 }
 
-/** @internal The suspect's wait is queued now as `acq`: watch it. */
-export function watchSuspect(s: Suspect, acq: Acquisition): void {
+/** The suspect's wait is queued now as `acq`: watch it. */
+function watchSuspect(s: Suspect, acq: Acquisition): void {
   s.acq = acq;
   order.suspects.add(s);
   s.timer = realTimeout(() => confirm(s), order.confirmMs);
@@ -469,29 +516,29 @@ function confirm(s: Suspect): void {
   const a = s.acq!;
   const locks = diag.deadlock !== 0 && a.state === 'waiting' && s.task.waiting === a ? s.stuck(a) : null;
   if (locks === null) return void order.suspects.delete(s);
-  const moves = movesOf(locks);
+  const moves = movesAll(locks);
   if (moves !== s.moves) return watchAgain(s, locks);
   order.suspects.delete(s);
   const { kind, message, cycle } = s.finding(locks, a);
-  report({ kind, message, cycle, stacks: [resolve(s.here, a.lock._leafFor(a.mode))] });
+  report({ kind, message, cycle, stacks: [resolve(s.here, a.lock.leafFor(a.mode))] });
   s.abort?.abort(new DeadlockError(message, cycle));
   // Other suspects on these locks may be the same deadlock seen from another wait: what this report's rejection
   // releases may resolve them, so they are given another confirmMs (one rejection per deadlock in 'throw').
   for (const o of order.suspects) if (o.locks.some((l) => locks.includes(l))) watchAgain(o, o.locks);
 }
 
-function watchAgain(s: Suspect, locks: TrackedLock[]): void {
+function watchAgain(s: Suspect, locks: LockView[]): void {
   if (s.timer !== null) clearRealTimeout(s.timer);
   s.locks = locks;
-  s.moves = movesOf(locks);
+  s.moves = movesAll(locks);
   s.timer = realTimeout(() => confirm(s), order.confirmMs);
 }
 
 /**
- * @internal A task that holds `task.held` calls lock() on `lock`: record the order (first time each pair is
+ * A task that holds `task.held` calls lock() on `lock`: record the order (first time each pair is
  * seen, with the stack of this call) and report an inversion if the other order was seen before.
  */
-export function noteOrder(task: Task, lock: TrackedLock, skip: (...args: never[]) => unknown): void {
+export function noteOrder(task: Task, lock: LockView, skip: Method): void {
   if (task.held.length === 0) return;
   const to = lockId(lock);
   let here: Captured | null = null;
@@ -514,7 +561,7 @@ export function noteOrder(task: Task, lock: TrackedLock, skip: (...args: never[]
         kind: 'inversion',
         message,
         cycle: [],
-        stacks: [resolve(here, lock._leafFor('exclusive')), resolve(reverse, a.lock._leafFor('exclusive'))],
+        stacks: [resolve(here, lock.leafFor('exclusive')), resolve(reverse, a.lock.leafFor('exclusive'))],
       });
     }
   }

@@ -1,9 +1,10 @@
 // The live view: who holds and who waits now (a superset of Web Locks' navigator.locks.query()), and the knobs
 // of what it may cost: lock tracking and the hold profile.
 
+import type { LockMode, LockView } from '../locks/seam.js';
 import { sampling, checkRate, setFraction } from '../profile/sampling.js';
 import { resolve, type Frame } from '../profile/stack.js';
-import { diag, reactivate, lockId, refreshCoarse, pruneLive, OFF, ON, STACKS, type Acquisition, type LockMode, type TrackedLock } from './acquisitions.js';
+import { diag, reactivate, lockId, refreshCoarse, pruneLive, liveList, sharedHolders, OFF, ON, STACKS, type Acquisition } from './records.js';
 
 /** One holder or waiter of a lock, now. */
 export interface LockState {
@@ -26,12 +27,6 @@ export interface LockState {
   readonly lockId: number;
   /** a Semaphore's permits held or asked for (when known) */
   readonly weight?: number;
-}
-
-/** @internal What queryLocks and the watchdog need of a lock beyond its queue. */
-export interface Inspectable extends TrackedLock {
-  /** holders without a record (acquired while tracking was off): exclusive (0 or 1) and shared counts */
-  _untracked(): { exclusive: number; shared: number };
 }
 
 /**
@@ -64,59 +59,81 @@ export function setHoldProfileFraction(rate: number): number {
   return old;
 }
 
-function labelsOf(lock: TrackedLock, a: { labels: { pairs: ReadonlyArray<readonly [string, string]> } | null } | null): Record<string, string> {
+function labelsOf(lock: LockView, a: { labels: { pairs: ReadonlyArray<readonly [string, string]> } | null } | null): Record<string, string> {
   const out: Record<string, string> = lock.name === '' ? {} : { lock: lock.name };
   if (a?.labels) for (const [k, v] of a.labels.pairs) out[k] = v;
   return out;
 }
 
-/** @internal One acquisition's state now. */
+/** One acquisition's state now. */
 export function stateOf(a: Acquisition, nowNs: number): LockState {
   return {
     name: a.lock.name,
-    kind: a.lock._kind(),
+    kind: a.lock.kind,
     mode: a.mode,
     ageMs: (nowNs - a.since) / 1e6,
     labels: labelsOf(a.lock, a),
-    stack: a.stack === null ? null : resolve(a.stack, a.lock._leafFor(a.mode)),
-    ...(a.weight === undefined ? {} : { weight: a.weight }),
+    stack: a.stack === null ? null : resolve(a.stack, a.lock.leafFor(a.mode)),
+    ...(a.lock.permits === undefined ? {} : { weight: a.weight }),
     lockId: lockId(a.lock),
   };
 }
 
-/** @internal The holders of `lock` now. */
-export function holdersOf(lock: Inspectable, nowNs: number): LockState[] {
+/** The holders of `lock` now. */
+export function holdersOf(lock: LockView, nowNs: number): LockState[] {
   const out: LockState[] = [];
-  if (lock._acq !== null && lock._acq.tracked) out.push(stateOf(lock._acq, nowNs));
-  if (lock._sharedAcqs !== null) for (const a of lock._sharedAcqs) out.push(stateOf(a, nowNs));
-  const { exclusive, shared } = lock._untracked();
-  const untracked = (mode: LockMode): LockState => ({ name: lock.name, kind: lock._kind(), mode, ageMs: null, labels: labelsOf(lock, null), stack: null, lockId: lockId(lock) });
-  for (let i = 0; i < exclusive; i++) out.push(untracked('exclusive'));
-  for (let i = 0; i < shared; i++) out.push(untracked('shared'));
+  const holder = lock.holder as Acquisition | null;
+  if (holder !== null && holder.tracked) out.push(stateOf(holder, nowNs));
+  const list = sharedHolders(lock);
+  if (list !== null) for (const a of list) out.push(stateOf(a, nowNs));
+  const { exclusive, shared } = untracked(lock);
+  const unknown = (mode: LockMode): LockState => ({ name: lock.name, kind: lock.kind, mode, ageMs: null, labels: labelsOf(lock, null), stack: null, lockId: lockId(lock) });
+  for (let i = 0; i < exclusive; i++) out.push(unknown('exclusive'));
+  for (let i = 0; i < shared; i++) out.push(unknown('shared'));
   return out;
 }
 
-/** @internal The waiters of `lock` now, oldest first. */
-export function waitersOf(lock: Inspectable, nowNs: number): LockState[] {
+/** The waiters of `lock` now, oldest first. */
+export function waitersOf(lock: LockView, nowNs: number): LockState[] {
   const out: LockState[] = [];
   const nowMs = nowNs / 1e6;
-  for (let w = lock._head; w !== null; w = w.next as typeof w) {
-    const a = w._acq;
+  for (let w = lock.firstWaiter; w !== null; w = w.next) {
+    const a = w.acq as Acquisition | null;
     if (a !== null && a.tracked) out.push(stateOf(a, nowNs));
     else {
-      const mode: LockMode = w._read ? 'shared' : 'exclusive';
-      out.push({ name: lock.name, kind: lock._kind(), mode, ageMs: Math.max(0, nowMs - w._since), labels: labelsOf(lock, a === null ? null : { labels: a.own }), stack: null, lockId: lockId(lock) });
+      out.push({
+        name: lock.name,
+        kind: lock.kind,
+        mode: w.mode,
+        ageMs: Math.max(0, nowMs - w.since),
+        labels: labelsOf(lock, a === null ? null : { labels: a.labelsOption }),
+        stack: null,
+        lockId: lockId(lock),
+      });
     }
   }
   return out;
 }
 
-/** @internal Every lock that is held (tracked) or waited for now. */
-export function liveLocks(): Inspectable[] {
+/** Every lock that is held (tracked) or waited for now. */
+export function liveLocks(): LockView[] {
   pruneLive();
-  const locks: Inspectable[] = [];
-  for (let l = diag.live; l !== null; l = l._lnext) locks.push(l as Inspectable);
-  return locks;
+  return [...liveList()];
+}
+
+/**
+ * Holders of `lock` without a record (acquired while tracking was off): exclusive (0 or 1) and shared counts. A
+ * Semaphore's unrecorded permits count as one holder (it does not know by whom they are held).
+ */
+function untracked(lock: LockView): { exclusive: number; shared: number } {
+  const now = lock.holding();
+  const holder = lock.holder as Acquisition | null;
+  const exclusive = now.exclusive - (holder !== null && holder.tracked ? 1 : 0);
+  let recorded = 0;
+  const list = sharedHolders(lock);
+  if (list !== null) for (const a of list) recorded += lock.permits === undefined ? 1 : a.weight;
+  const shared = now.shared - recorded;
+  return { exclusive, shared: lock.permits === undefined ? shared : shared > 0 ? 1 : 0 };
 }
 
 const oldestFirst = (x: LockState, y: LockState): number => (y.ageMs ?? -1) - (x.ageMs ?? -1);

@@ -8,10 +8,11 @@
 // to process.emitWarning (code MUTEXPROF_STALL).
 
 import { channel } from 'node:diagnostics_channel';
-import { checkFunction, checkOptionsObject, checkTimerMs } from '../check.js';
+import { checkFunction, checkOptionsObject, checkTimerMs } from '../shared/check.js';
 import { sampling } from '../profile/sampling.js';
-import { diag, reactivate, lockId, refreshCoarse, type Acquisition } from './acquisitions.js';
-import { holdersOf, liveLocks, waitersOf, type Inspectable, type LockState } from './query.js';
+import type { LockView } from '../locks/seam.js';
+import { diag, reactivate, lockId, refreshCoarse, sharedHolders, type Acquisition } from './records.js';
+import { holdersOf, liveLocks, waitersOf, type LockState } from './query.js';
 
 /** A stall: a lock waited for, or held, longer than the watchdog's threshold. */
 export interface StallReport {
@@ -47,8 +48,8 @@ export interface WatchOptions {
 
 const stallChannel = channel('mutexprof:stall');
 
-function describe(lock: Inspectable): string {
-  return lock.name === '' ? lock._kind() : `${lock._kind()} ${JSON.stringify(lock.name)}`;
+function describe(lock: LockView): string {
+  return lock.describe();
 }
 
 /** Starts a stall watchdog; returns the function that stops it. */
@@ -59,7 +60,7 @@ export function watchLocks(options: WatchOptions = {}): () => void {
   const intervalMs = checkTimerMs('watchLocks', 'intervalMs', o.intervalMs, Math.max(10, Math.min(waitMs ?? Infinity, holdMs ?? Infinity) / 2));
   const onStall = checkFunction<(r: StallReport) => void>('watchLocks', 'onStall', o.onStall);
 
-  const stalled = new Set<Inspectable>(); // locks in a wait episode
+  const stalled = new Set<LockView>(); // locks in a wait episode
   const reportedHolds = new WeakSet<Acquisition>();
   const deliver = (r: StallReport): void => {
     if (stallChannel.hasSubscribers) stallChannel.publish(r);
@@ -71,7 +72,7 @@ export function watchLocks(options: WatchOptions = {}): () => void {
       }
     } else process.emitWarning(r.message, { code: 'MUTEXPROF_STALL', detail: detail(r) });
   };
-  const reportOf = (reason: 'wait' | 'hold', lock: Inspectable, nowNs: number): StallReport => {
+  const reportOf = (reason: 'wait' | 'hold', lock: LockView, nowNs: number): StallReport => {
     const holders = holdersOf(lock, nowNs).sort((x, y) => (y.ageMs ?? -1) - (x.ageMs ?? -1));
     const waiters = waitersOf(lock, nowNs);
     const holder = holders[0] ?? null;
@@ -81,15 +82,15 @@ export function watchLocks(options: WatchOptions = {}): () => void {
       reason === 'wait'
         ? `mutexprof: ${describe(lock)} stalled: ${waiters.length} waiting, the oldest for ${Math.round(waited)} ms${held === null ? '' : `; held for ${Math.round(held)} ms`}`
         : `mutexprof: ${describe(lock)} held for ${Math.round(held ?? 0)} ms${waiters.length > 0 ? `, ${waiters.length} waiting` : ''}`;
-    return { reason, lock: lock.name, kind: lock._kind(), lockId: lockId(lock), waitMs: waited, holdMs: held, holder, holders, waiters, message };
+    return { reason, lock: lock.name, kind: lock.kind, lockId: lockId(lock), waitMs: waited, holdMs: held, holder, holders, waiters, message };
   };
 
   const check = (): void => {
     refreshCoarse();
     const nowNs = sampling.now();
-    const seen = new Set<Inspectable>();
+    const seen = new Set<LockView>();
     for (const lock of liveLocks()) {
-      if (waitMs !== undefined && lock._head !== null) {
+      if (waitMs !== undefined && lock.firstWaiter !== null) {
         const oldest = waitersOf(lock, nowNs)[0];
         if (oldest !== undefined && (oldest.ageMs ?? 0) >= waitMs) {
           seen.add(lock);
@@ -100,7 +101,7 @@ export function watchLocks(options: WatchOptions = {}): () => void {
         }
       }
       if (holdMs !== undefined) {
-        const held = [lock._acq, ...(lock._sharedAcqs ?? [])].filter((a): a is Acquisition => a !== null && a.tracked && a.state === 'held');
+        const held = [lock.holder as Acquisition | null, ...(sharedHolders(lock) ?? [])].filter((a): a is Acquisition => a !== null && a.tracked && a.state === 'held');
         for (const a of held) {
           if ((nowNs - a.since) / 1e6 >= holdMs && !reportedHolds.has(a)) {
             reportedHolds.add(a);

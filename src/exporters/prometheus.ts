@@ -7,10 +7,11 @@
 
 import { createRequire } from 'node:module';
 import { sampling, retime } from '../profile/sampling.js';
-import { diag, type LockMode } from '../diagnostics/acquisitions.js';
+import type { LockMode } from '../locks/seam.js';
+import { diag, sharedHolders, type Acquisition } from '../diagnostics/records.js';
 import { liveLocks } from '../diagnostics/query.js';
 import { metrics, type Series } from '../profile/lockstats.js';
-import { describeValue } from '../check.js';
+import { describeValue } from '../shared/check.js';
 
 /** What prom-client's registry needs of a metric: registerMetric(), then get() when scraped. */
 interface PromMetric {
@@ -95,10 +96,11 @@ function now(what: 'waiters' | 'held'): PromValue[] {
   };
   for (const lock of liveLocks()) {
     if (what === 'waiters') {
-      for (let w = lock._head; w !== null; w = w.next as typeof w) add(lock.name, lock._kind(), w._read ? 'shared' : 'exclusive');
+      for (let w = lock.firstWaiter; w !== null; w = w.next) add(lock.name, lock.kind, w.mode);
     } else {
-      if (lock._acq !== null && lock._acq.tracked) add(lock.name, lock._kind(), 'exclusive');
-      if (lock._sharedAcqs !== null) for (const _ of lock._sharedAcqs) add(lock.name, lock._kind(), 'shared');
+      if (lock.holder !== null && (lock.holder as Acquisition).tracked) add(lock.name, lock.kind, 'exclusive');
+      const shared = sharedHolders(lock);
+      if (shared !== null) for (const _ of shared) add(lock.name, lock.kind, 'shared');
     }
   }
   // series that had waiters or holders before, and have none now, read 0 (a gauge that vanished would keep its last value in dashboards)

@@ -29,8 +29,8 @@
 import { channel } from 'node:diagnostics_channel';
 import { sourceOf, type ProfileSample, type ProfileSnapshot, type ProfileSource, type Window } from '../pprof/registry.js';
 import { encodeSnapshot } from '../pprof/proto.js';
-import { VERSION } from '../shared.js';
-import { checkInteger, checkOptionsObject, checkStringRecord, checkTimerMs, describeValue } from '../check.js';
+import { VERSION } from '../shared/state.js';
+import { checkInteger, checkOptionsObject, checkStringRecord, checkTimerMs, describeValue } from '../shared/check.js';
 
 /** Options of startProfilePush. */
 export interface ProfilePushOptions {

@@ -12,15 +12,16 @@
 // source paths and label values: keep the endpoint on loopback or behind `authorize`.
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { profiles, sourceOf, currentProto, currentSnapshot, currentText, collectText, deltaOver, type ProfileSnapshot, type ProfileSource } from '../pprof/registry.js';
+import { profiles, sourceOf, type ProfileSnapshot, type ProfileSource } from '../pprof/registry.js';
 import { encodeSnapshot } from '../pprof/proto.js';
-import { clusterSnapshot, clusterText, gather, openThreadHub } from '../cluster/peers.js';
+import { openThreadHub } from '../cluster/peers.js';
+import { clusterProfiles, derived, localProfiles, type IndexFacts, type Profiles } from './profiles.js';
 import { serveUi } from './ui.js';
 import { escapeLine } from '../pprof/text.js';
-import { frameAt } from '../profile/stack.js';
+import { frameAt } from '../profile/frames.js';
 import { Slicer } from '../profile/slice.js';
-import { settleAll } from '../profile/recorder.js';
-import { checkFunction, checkInteger, describeValue, MAX_TIMER_MS } from '../check.js';
+import { settleAll } from '../profile/drain.js';
+import { checkFunction, checkInteger, describeValue, MAX_TIMER_MS } from '../shared/check.js';
 
 /** Options of pprofHandler, pprofRouter and startPprofServer. */
 export interface PprofOptions {
@@ -37,18 +38,18 @@ export interface PprofOptions {
   cluster?: boolean | { timeoutMs?: number };
 }
 
-/** @internal */
+/** */
 export interface ResolvedOptions {
   authorize: ((req: IncomingMessage) => boolean | Promise<boolean>) | null;
   maxSeconds: number;
-  /** merge over the cluster's workers and the sharing threads, waiting at most timeoutMs for each */
-  cluster: { timeoutMs: number } | null;
+  /** this process's, or merged over the cluster's workers and the sharing threads */
+  profiles: Profiles;
   /** the standalone server's requests in flight, ended when it closes (pending deltas end with 503) */
   closing: InFlight | null;
 }
 
 /**
- * @internal The requests a standalone server has in flight, each by its own AbortController: ended together when the
+ * The requests a standalone server has in flight, each by its own AbortController: ended together when the
  * server closes. One set rather than a listener per request on one shared signal (twenty pending deltas would
  * print MaxListenersExceededWarning, and every removal would scan the listeners).
  */
@@ -73,7 +74,7 @@ export class InFlight {
   }
 }
 
-/** @internal */
+/** */
 export function resolveOptions(options: PprofOptions | undefined, fn: string, closing: InFlight | null = null): ResolvedOptions {
   if (options !== undefined && (options === null || typeof options !== 'object')) {
     throw new TypeError(`mutexprof: ${fn}(options): options must be an object`);
@@ -84,9 +85,8 @@ export function resolveOptions(options: PprofOptions | undefined, fn: string, cl
   const timeoutMs = checkInteger(fn, 'cluster.timeoutMs', typeof c === 'object' ? c.timeoutMs : undefined, 2000, 1, Math.floor(MAX_TIMER_MS / 2));
   // a delta's timers (its seconds, plus timeoutMs for a cluster's peers) must fit Node's timers
   const maxSeconds = checkInteger(fn, 'maxSeconds', options?.maxSeconds, 300, 1, Math.floor((MAX_TIMER_MS - timeoutMs) / 1000));
-  const cluster = c === false ? null : { timeoutMs };
-  if (cluster !== null) openThreadHub(); // threads that share their profiles say hello from now on
-  return { authorize, maxSeconds, closing, cluster };
+  if (c !== false) openThreadHub(); // threads that share their profiles say hello from now on
+  return { authorize, maxSeconds, closing, profiles: c === false ? localProfiles : clusterProfiles(timeoutMs) };
 }
 
 /** Go's serveError: text/plain, X-Go-Pprof so that `go tool pprof` prints the message. */
@@ -144,22 +144,19 @@ function escapeHtml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
-/**
- * The index: `counts` and `notes` (per profile: whether it is off, what the bounds dropped) are this process's, or,
- * merged over a cluster, every process's, each note naming its process; `cluster`: who was left out.
- */
-function indexPage(base: string, counts: ReadonlyMap<string, number> | null, cluster: readonly string[] | null, merged: ReadonlyArray<readonly [string, string]> | null): string {
+/** The index: every registered profile, with the counts and notes of `facts`. */
+function indexPage(base: string, facts: IndexFacts): string {
   const all = profiles();
-  const rows = all.map((p) => `<tr><td>${counts?.get(p.name) ?? p.count()}</td><td><a href='${escapeHtml(p.name)}?debug=1'>${escapeHtml(p.name)}</a></td></tr>`).join('\n');
+  const rows = all.map((p) => `<tr><td>${facts.counts.get(p.name) ?? 0}</td><td><a href='${escapeHtml(p.name)}?debug=1'>${escapeHtml(p.name)}</a></td></tr>`).join('\n');
   const descriptions = all.map((p) => `<li><div class=profile-name>${escapeHtml(p.name)}: </div> ${escapeHtml(p.description)}</li>`).join('\n');
-  const notes = (merged ?? all.map((p) => [p.name, sourceOf(p.name)?.note?.() ?? ''] as const))
+  const notes = facts.notes
     .filter(([, note]) => note !== '')
     .map(([name, note]) => `<li><div class=profile-name>${escapeHtml(name)}: </div> ${escapeHtml(note)}</li>`)
     .join('\n');
-  const mergedOver =
-    cluster === null
-      ? ''
-      : `<p>Merged over this process and its cluster workers and threads; each sample is labelled pid, and worker or thread.${cluster.length === 0 ? '' : `</p>\n<p>Left out:<ul>\n${cluster.map((m) => `<li>${escapeHtml(m)}</li>`).join('\n')}\n</ul>`}</p>\n`;
+  const missing = facts.missing;
+  const mergedOver = !facts.merged
+    ? ''
+    : `<p>Merged over this process and its cluster workers and threads; each sample is labelled pid, and worker or thread.${missing.length === 0 ? '' : `</p>\n<p>Left out:<ul>\n${missing.map((m) => `<li>${escapeHtml(m)}</li>`).join('\n')}\n</ul>`}</p>\n`;
   const title = escapeHtml(base + '/');
   return `<html>
 <head>
@@ -246,16 +243,8 @@ export async function serve(req: IncomingMessage, res: ServerResponse, rel: stri
   }
   if (name === '') {
     await settleAll(); // the counts: pending events resolved a slice at a time, not in one block
-    if (opts.cluster === null) return send(req, res, 'text/html; charset=utf-8', indexPage(base, null, null, null));
-    const r = requestSignal(res, opts.closing);
-    let g: Awaited<ReturnType<typeof gather>>;
-    try {
-      g = await gather({ op: 'counts' }, opts.cluster.timeoutMs, r.signal);
-    } finally {
-      r.dispose(); // the server outlives the request: leave nothing of it there
-    }
-    if (g === null) return;
-    return send(req, res, 'text/html; charset=utf-8', indexPage(base, new Map(Object.entries(g.counts ?? {})), g.missing, g.notes ?? []));
+    const facts = await answering(res, opts, (signal) => opts.profiles.index(signal));
+    return facts === null ? undefined : send(req, res, 'text/html; charset=utf-8', indexPage(base, facts));
   }
   if (name === 'symbol') return serveSymbol(req, res);
   if (name === 'ui') return redirect(req, res, `${base}/ui/`);
@@ -263,7 +252,7 @@ export async function serve(req: IncomingMessage, res: ServerResponse, rel: stri
     return serveUi(res, name.slice(3), query, {
       send: (type, body) => send(req, res, type, body),
       error: (status, message) => serveError(res, status, message),
-      snapshot: (profile) => snapshotFor(res, sourceOf(profile)!, opts),
+      snapshot: (profile) => answering(res, opts, (signal) => opts.profiles.snapshot(sourceOf(profile)!, signal)),
       delta: (profile, seconds) => deltaFor(res, sourceOf(profile)!, seconds, opts),
       maxSeconds: opts.maxSeconds,
       derived,
@@ -283,25 +272,22 @@ export async function serve(req: IncomingMessage, res: ServerResponse, rel: stri
     if (source.window === undefined) return serveError(res, 400, `${name} is not a cumulative profile: seconds is not supported`);
     return serveDelta(req, res, source, n, opts);
   }
-  if (opts.cluster !== null && debug !== 0 && typeof source.text === 'function') {
-    // a text of its own (the locks dump): each process's, one after the other
-    const r = requestSignal(res, opts.closing);
-    try {
-      const text = await clusterText(name, opts.cluster.timeoutMs, r.signal);
-      return text === null ? undefined : send(req, res, 'text/plain; charset=utf-8', text);
-    } finally {
-      r.dispose();
-    }
+  if (debug !== 0) {
+    const text = await answering(res, opts, (signal) => opts.profiles.text(source, signal));
+    return text === null ? undefined : send(req, res, 'text/plain; charset=utf-8', text);
   }
-  if (opts.cluster !== null) {
-    const merged = await snapshotFor(res, source, opts);
-    if (merged === null) return;
-    // requests that share a round of asking share its encodings too
-    if (debug !== 0) return send(req, res, 'text/plain; charset=utf-8', await derived(merged, 'text', () => collectText(source, merged)));
-    return send(req, res, 'application/octet-stream', await derived(merged, 'proto', () => encodeSnapshot(merged, source.sampleTypes)), name);
+  const proto = await answering(res, opts, (signal) => opts.profiles.proto(source, signal));
+  return proto === null ? undefined : send(req, res, 'application/octet-stream', proto, name);
+}
+
+/** What `ask` answers, asked with a signal that aborts when the client goes away or the server closes; null if it did. */
+async function answering<T>(res: ServerResponse, opts: ResolvedOptions, ask: (signal: AbortSignal) => Promise<T | null>): Promise<T | null> {
+  const r = requestSignal(res, opts.closing);
+  try {
+    return await ask(r.signal);
+  } finally {
+    r.dispose(); // the server outlives the request: leave nothing of it there
   }
-  if (debug !== 0) return send(req, res, 'text/plain; charset=utf-8', await currentText(name));
-  return send(req, res, 'application/octet-stream', await currentProto(name), name);
 }
 
 /** A signal aborted when the client goes away ('gone') or the server closes ('closing'); dispose() when done. */
@@ -320,48 +306,19 @@ function requestSignal(res: ServerResponse, closing: InFlight | null): { signal:
   };
 }
 
-const derivations = new WeakMap<ProfileSnapshot, Map<string, Promise<unknown>>>();
-
-/** @internal What is made from a snapshot (its encoding, its text, a flame graph), made once per snapshot and kind. */
-export function derived<T>(s: ProfileSnapshot, kind: string, make: () => Promise<T>): Promise<T> {
-  let made = derivations.get(s);
-  if (made === undefined) derivations.set(s, (made = new Map()));
-  let p = made.get(kind) as Promise<T> | undefined;
-  if (p === undefined) {
-    made.set(kind, (p = make()));
-    p.catch(() => made.delete(kind));
-  }
-  return p;
-}
-
-/**
- * @internal The snapshot a request is answered with: this process's (shared while nothing changes), or merged
- * over the cluster (shared by the requests of one round); null if the client went away.
- */
-export async function snapshotFor(res: ServerResponse, source: ProfileSource, opts: ResolvedOptions): Promise<ProfileSnapshot | null> {
-  if (opts.cluster === null) return currentSnapshot(source.name);
-  const r = requestSignal(res, opts.closing);
-  try {
-    return await clusterSnapshot({ op: 'snapshot', name: source.name }, opts.cluster.timeoutMs, r.signal);
-  } finally {
-    r.dispose();
-  }
-}
-
 /**
  * The delta of `source` over the next `seconds`, this process's or merged over the cluster; null (the answer sent:
  * 503 or 500) if the server closes or the client goes away first.
  */
 async function deltaFor(res: ServerResponse, source: ProfileSource, seconds: number, opts: ResolvedOptions): Promise<ProfileSnapshot | null> {
-  const r = requestSignal(res, opts.closing);
-  let snapshot: ProfileSnapshot | null;
-  try {
-    snapshot = opts.cluster === null ? await deltaOver(source, seconds, r.signal) : await clusterSnapshot({ op: 'delta', name: source.name, seconds }, opts.cluster.timeoutMs, r.signal);
-  } finally {
-    r.dispose();
-  }
+  let reason: unknown = null;
+  const snapshot = await answering(res, opts, async (signal) => {
+    const s = await opts.profiles.delta(source, seconds, signal);
+    reason = signal.reason;
+    return s;
+  });
   if (snapshot === null) {
-    if (r.signal.reason === 'closing') serveError(res, 503, 'profile collection cancelled: the server is closing');
+    if (reason === 'closing') serveError(res, 503, 'profile collection cancelled: the server is closing');
     else serveError(res, 500, 'profile collection cancelled: the client went away');
   }
   return snapshot;

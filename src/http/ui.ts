@@ -22,7 +22,7 @@ import { Slicer } from '../profile/slice.js';
 import type { FlameData, TreeNode } from './ui/data.js';
 
 /**
- * @internal The flame graph of `s` for sample type `value` (its index), restricted to `lock` if not null. Over every
+ * The flame graph of `s` for sample type `value` (its index), restricted to `lock` if not null. Over every
  * lock, the first level below the root is the lock (`lock orders`, `unnamed locks`): one function released by
  * several locks is drawn once per lock, as the lock filter would show it.
  */
@@ -137,7 +137,7 @@ export interface UiServer {
 }
 
 /**
- * @internal Serves `sub`, the path below ui/: '' the page, an asset, or data.json.
+ * Serves `sub`, the path below ui/: '' the page, an asset, or data.json.
  */
 export async function serveUi(res: ServerResponse, sub: string, query: URLSearchParams, io: UiServer): Promise<void> {
   // the page's own resources only; d3 sets styles through the CSSOM, which style-src does not restrict
@@ -178,7 +178,7 @@ export async function serveUi(res: ServerResponse, sub: string, query: URLSearch
   return io.send('application/json; charset=utf-8', body);
 }
 
-/** @internal `data` as JSON in chunks of about 64 KiB, the tree written node by node, yielding every few milliseconds. */
+/** `data` as JSON in chunks of about 64 KiB, the tree written node by node, yielding every few milliseconds. */
 export async function jsonChunks(data: FlameData): Promise<Buffer[]> {
   const { tree, ...rest } = data;
   const chunks: Buffer[] = [];

@@ -7,9 +7,8 @@
 // is a label only with { keyLabel: true } (each key a label value: mind the cardinality).
 
 import { Mutex } from './mutex.js';
-import { declareLeaf } from '../profile/stack.js';
-import type { Method } from './waitqueue.js';
-import { checkFn, checkOptions, describeValue, optionLabels, type Guard, type LockOptions, type MutexOptions } from './options.js';
+import { checkFn, checkOptions, describeValue, type Guard, type LockOptions, type MutexOptions } from './options.js';
+import { declareLeaf, hooks, type Method } from './seam.js';
 
 /** A key of a KeyedMutex. */
 export type LockKey = string | number;
@@ -20,7 +19,7 @@ export interface KeyedMutexOptions extends MutexOptions {
   keyLabel?: boolean;
 }
 
-/** Free key mutexes kept for reuse, per KeyedMutex: making one per acquisition of an idle key cost 6× a lock. */
+/** Free key mutexes kept for reuse, per KeyedMutex (bench: locks, "KeyedMutex, one key": a new mutex per acquisition of an idle key costs more than the lock). */
 const SPARE = 16;
 
 const LEAF_LOCK = 'KeyedMutex.lock';
@@ -29,9 +28,6 @@ const LEAF_UNLOCK = 'KeyedMutex.unlock';
 /** The Mutex of one key: it leaves its KeyedMutex's map when it is free and nobody waits. */
 class KeyMutex extends Mutex {
   key: LockKey = '';
-  /** @internal samples name what the caller called: KeyedMutex.lock, and its guard's release */
-  override readonly _leafLock: string = LEAF_LOCK;
-  /** @internal */ override readonly _leafUnlock: string = LEAF_UNLOCK;
   constructor(
     name: string,
     private readonly owner: KeyedMutex,
@@ -51,8 +47,17 @@ class KeyMutex extends Mutex {
   }
 
   /** @internal */
-  override _kind(): string {
+  override get kind(): string {
     return 'KeyedMutex';
+  }
+
+  /** @internal samples name what the caller called: KeyedMutex.lock, and its guard's release */
+  override get _leafLock(): string {
+    return LEAF_LOCK;
+  }
+  /** @internal */
+  override get _leafUnlock(): string {
+    return LEAF_UNLOCK;
   }
 }
 
@@ -105,7 +110,7 @@ export class KeyedMutex {
     try {
       list = canonical('KeyedMutex.lock', keys);
       const signal = checkOptions(options, 'KeyedMutex.lock');
-      optionLabels(options, 'KeyedMutex.lock');
+      if (options?.labels !== undefined) hooks.labels(options.labels, 'KeyedMutex.lock');
       // nothing is made for a call that cannot wait: a key's entry exists only while it is held or waited for
       if (signal?.aborted) return Promise.reject(signal.reason);
     } catch (e) {
@@ -159,7 +164,7 @@ export class KeyedMutex {
   _free(m: KeyMutex): void {
     this.#locks.delete(m.key);
     m.key = '';
-    m._id = 0; // another key, another lock in the live view
+    m.id = 0; // another key, another lock in the views
     if (this.#spare.length < SPARE) this.#spare.push(m);
   }
 

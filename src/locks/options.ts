@@ -1,12 +1,11 @@
 // The locks' public types and the checks of their arguments: bad input gets a clear error and changes nothing.
 
-import { labelSetOf, type LabelSet } from '../profile/labels.js';
-import type { Task } from '../diagnostics/acquisitions.js';
-import { runAs, endScope } from '../diagnostics/deadlock.js';
-import type { GuardState } from './waitqueue.js';
-import { describeValue } from '../check.js';
+import { describeValue } from '../shared/check.js';
+import { hooks, type Scope } from './seam.js';
+import type { Guard, GuardState } from './waitqueue.js';
 
 export { describeValue };
+export type { Guard };
 
 /** Options accepted by `lock()`, `rLock()`, `withLock()` and `withRLock()`. */
 export interface LockOptions {
@@ -28,16 +27,7 @@ export interface MutexOptions {
   name?: string;
 }
 
-/**
- * What `lock()` and `rLock()` resolve to. Disposing it releases exactly that acquisition:
- * `using _ = await mu.lock()`. Disposing it twice, or after the acquisition was released by
- * `unlock()`/`rUnlock()`, throws and changes nothing.
- */
-export interface Guard extends Disposable {
-  [Symbol.dispose](): void;
-}
-
-/** @internal The constructor's options: returns the lock's name. */
+/** The constructor's options: returns the lock's name. */
 export function checkLockOptions(options: unknown, kind: string): string {
   if (options === undefined) return '';
   if (options === null || typeof options !== 'object') {
@@ -50,13 +40,7 @@ export function checkLockOptions(options: unknown, kind: string): string {
   return name ?? '';
 }
 
-/** @internal The `labels` of lock-like calls' options (checked by checkOptions first), or null. */
-export function optionLabels(options: LockOptions | undefined, method: string): LabelSet | null {
-  const labels = options?.labels;
-  return labels === undefined ? null : labelSetOf(labels, method);
-}
-
-/** @internal Validates the options argument of lock-like calls; returns the signal if any. */
+/** Validates the options argument of lock-like calls; returns the signal if any. */
 export function checkOptions(options: unknown, method: string): AbortSignal | undefined {
   if (options === undefined) return undefined;
   if (options === null || typeof options !== 'object') {
@@ -70,7 +54,7 @@ export function checkOptions(options: unknown, method: string): AbortSignal | un
   return signal;
 }
 
-/** @internal withLock/withRLock: fn is checked before anything is acquired. */
+/** withLock/withRLock: fn is checked before anything is acquired. */
 export function checkFn(method: string, fn: unknown): TypeError | null {
   return typeof fn === 'function' ? null : new TypeError(`mutexprof: ${method}(fn): fn must be a function, got ${typeof fn}`);
 }
@@ -79,27 +63,26 @@ function isThenable(v: unknown): v is PromiseLike<unknown> {
   return ((typeof v === 'object' && v !== null) || typeof v === 'function') && typeof (v as PromiseLike<unknown>).then === 'function';
 }
 
-/** @internal withLock/withRLock: runs fn holding what `acquired` resolves to, releasing on every exit path. */
+/** withLock, withRLock, withPermit: runs fn holding what `acquired` resolves to, releasing on every exit path. */
 export async function holding<T>(acquired: Promise<Guard>, fn: () => T | PromiseLike<T>): Promise<Awaited<T>> {
   const g = (await acquired) as GuardState;
   try {
     const r = fn();
     return isThenable(r) ? await r : (r as Awaited<T>); // a synchronous fn costs no extra microtask
   } finally {
-    g._lock._disposeGuard(g, holding); // released through holding: stacks start at withLock's caller
+    g.lock._disposeGuard(g, holding); // released through holding: stacks start at withLock's caller
   }
 }
 
-/** @internal holding(), with fn run as `task`: withLock under deadlock detection (src/diagnostics/deadlock.ts). */
-export async function holdingAs<T>(acquired: Promise<Guard>, fn: () => T | PromiseLike<T>, task: Task): Promise<Awaited<T>> {
+/** holding(), with fn run as `scope`'s flow (observing.scopes: deadlock detection follows flows by scope). */
+export async function holdingIn<T>(acquired: Promise<Guard>, fn: () => T | PromiseLike<T>, scope: Scope): Promise<Awaited<T>> {
   const g = (await acquired) as GuardState;
-  const token = task.token;
-  const sure = task.sure;
+  const mark = hooks.scopeMark(scope);
   try {
-    const r = runAs(task, fn);
-    return isThenable(r) ? await r : (r as Awaited<T>); // a synchronous fn costs no extra microtask
+    const r = hooks.runScoped(scope, fn);
+    return isThenable(r) ? await r : (r as Awaited<T>);
   } finally {
-    endScope(task, token, sure);
-    g._lock._disposeGuard(g, holdingAs);
+    hooks.endScope(scope, mark);
+    g.lock._disposeGuard(g, holdingIn);
   }
 }

@@ -4,25 +4,17 @@
 // new rLock() calls queue too, so writers never starve. A writer's unlock admits the head writer, or else every
 // reader queued ahead of the next writer, together. The last reader's rUnlock admits the head writer.
 
-import { declareLeaf } from '../profile/stack.js';
-import { diag, type Acquisition } from '../diagnostics/acquisitions.js';
-import { taskForScope } from '../diagnostics/deadlock.js';
-import { ProfiledLock } from './contention.js';
-import { checkFn, checkLockOptions, holding, holdingAs, type Guard, type LockOptions, type MutexOptions } from './options.js';
-import { grant, newGuard, type GuardState, type Method, type Waiter } from './waitqueue.js';
+import { Lock } from './lock.js';
+import { checkFn, checkLockOptions, holding, holdingIn, type Guard, type LockOptions, type MutexOptions } from './options.js';
+import { declareLeaf, hooks, observing, type Acquisition, type LockMode, type Method } from './seam.js';
+import { newGuard, type GuardState, type Waiter } from './waitqueue.js';
 
-const LEAF_UNLOCK = 'RWMutex.unlock';
-const LEAF_RUNLOCK = 'RWMutex.rUnlock';
-const LEAF_LOCK = 'RWMutex.lock';
-const LEAF_RLOCK = 'RWMutex.rLock';
-
-export class RWMutex extends ProfiledLock {
-  /** @internal samples carry mode=read|write */ override readonly _sides: boolean = true;
+export class RWMutex extends Lock {
   #writer = false;
   #readers = 0;
-  /** writer release generation, as Mutex's */
+  /** the writers' generation: bumped by every write release (a write guard carries the one it was granted in) */
   #gen = 0;
-  /** read session: bumped whenever the reader count drops to zero; a read guard carries the one it joined */
+  /** the read session: bumped whenever the reader count drops to zero (a read guard carries the one it joined) */
   #session = 0;
 
   constructor(options?: MutexOptions) {
@@ -41,35 +33,33 @@ export class RWMutex extends ProfiledLock {
 
   /** Waits for the write lock. */
   lock(options?: LockOptions): Promise<Guard> {
-    if (options === undefined && !diag.active && !this.#writer && this.#readers === 0 && this._head === null) {
+    if (options === undefined && !observing.acquisitions && !this.#writer && this.#readers === 0 && this._head === null) {
       this.#writer = true;
-      return Promise.resolve(newGuard(this, this.#gen, false));
+      return Promise.resolve(newGuard(this, this.#gen, 'exclusive', 1, null));
     }
-    return this._lockSlow(options, 'RWMutex.lock', true, LEAF_LOCK, lockMethod);
+    return this._acquire('exclusive', 1, options, 'RWMutex.lock', lockMethod, LEAF_LOCK, null);
   }
 
   /** Waits for a read lock. */
   rLock(options?: LockOptions): Promise<Guard> {
-    if (options === undefined && !diag.active && !this.#writer && this._head === null) {
+    if (options === undefined && !observing.acquisitions && !this.#writer && this._head === null) {
       this.#readers++;
-      return Promise.resolve(newGuard(this, this.#session, true));
+      return Promise.resolve(newGuard(this, this.#session, 'shared', 1, null));
     }
-    return this._lockSlow(options, 'RWMutex.rLock', false, LEAF_RLOCK, rLockMethod);
+    return this._acquire('shared', 1, options, 'RWMutex.rLock', rLockMethod, LEAF_RLOCK, null);
   }
 
   /** Takes the write lock if it is free and nobody waits; synchronous. */
   tryLock(): boolean {
-    if (this.#writer || this.#readers !== 0 || this._head !== null) return false;
-    this.#writer = true;
-    if (diag.active) this._tookTracked(true, tryLockMethod);
+    if (this._take('exclusive', 1, null) === null) return false;
+    if (observing.acquisitions) this._tookObserved('exclusive', 1, tryLockMethod);
     return true;
   }
 
   /** Takes a read lock if no writer holds or waits; synchronous. */
   tryRLock(): boolean {
-    if (this.#writer || this._head !== null) return false;
-    this.#readers++;
-    if (diag.active) this._tookTracked(false, tryRLockMethod);
+    if (this._take('shared', 1, null) === null) return false;
+    if (observing.acquisitions) this._tookObserved('shared', 1, tryRLockMethod);
     return true;
   }
 
@@ -78,137 +68,123 @@ export class RWMutex extends ProfiledLock {
     this.#unlock(unlockMethod);
   }
 
-  /** unlock(), called through `skip`: the outermost mutexprof function on the stack (stacks start below it). */
-  #unlock(skip: Method): void {
-    if (!this.#writer) {
-      throw new Error(this.#readers !== 0 ? `mutexprof: unlock of ${this._describe()} that is read-locked (readers release with rUnlock)` : `mutexprof: unlock of unlocked ${this._describe()}`);
-    }
-    const held = this._acq;
-    if (held !== null) this._releasedAcq(held);
-    const event = this._timed !== 0 || this._carry !== 0;
-    const at = event ? this._releaseEvent(LEAF_UNLOCK, skip, held === null ? null : held.own, 'write') : 0;
-    this.#gen = (this.#gen + 1) | 0;
-    this.#writer = false;
-    this.#admit(event, at);
-  }
-
   /** Releases one read lock. Throws if no reader holds the lock. */
   rUnlock(): void {
     if (this.#readers === 0) {
-      throw new Error(this.#writer ? `mutexprof: rUnlock of ${this._describe()} that is write-locked (the writer releases with unlock)` : `mutexprof: rUnlock of ${this._describe()} with no reader`);
+      throw new Error(this.#writer ? `mutexprof: rUnlock of ${this.describe()} that is write-locked (the writer releases with unlock)` : `mutexprof: rUnlock of ${this.describe()} with no reader`);
     }
-    // a reader released without its guard: the oldest tracked reader's record ends (readers share one count)
-    this._readUnlocked(undefined, rUnlockMethod);
+    this.#rUnlock(undefined, rUnlockMethod); // without a guard: readers share one count (see hooks.sharedReleased)
   }
 
   /** Runs `fn` holding the write lock; released on every exit path. */
   withLock<T>(fn: () => T | PromiseLike<T>, options?: LockOptions): Promise<Awaited<T>> {
     const bad = checkFn('RWMutex.withLock', fn);
     if (bad !== null) return Promise.reject(bad);
-    if (diag.deadlock === 0) return holding(this.lock(options), fn);
-    const task = taskForScope(); // fn runs as the task that holds the lock
-    return holdingAs(this._lockSlow(options, 'RWMutex.withLock', true, LEAF_LOCK, withLockMethod, task), fn, task);
+    if (!observing.scopes) return holding(this.lock(options), fn);
+    const scope = hooks.openScope();
+    return holdingIn(this._acquire('exclusive', 1, options, 'RWMutex.withLock', withLockMethod, LEAF_LOCK, scope), fn, scope);
   }
 
   /** Runs `fn` holding a read lock; released on every exit path. */
   withRLock<T>(fn: () => T | PromiseLike<T>, options?: LockOptions): Promise<Awaited<T>> {
     const bad = checkFn('RWMutex.withRLock', fn);
     if (bad !== null) return Promise.reject(bad);
-    if (diag.deadlock === 0) return holding(this.rLock(options), fn);
-    const task = taskForScope();
-    return holdingAs(this._lockSlow(options, 'RWMutex.withRLock', false, LEAF_RLOCK, withRLockMethod, task), fn, task);
+    if (!observing.scopes) return holding(this.rLock(options), fn);
+    const scope = hooks.openScope();
+    return holdingIn(this._acquire('shared', 1, options, 'RWMutex.withRLock', withRLockMethod, LEAF_RLOCK, scope), fn, scope);
   }
 
-  /** @internal */
-  _tryTake(write: boolean, acq: Acquisition | null): Guard | null {
-    if (this.#writer || this._head !== null) return null;
-    if (write) {
-      if (this.#readers !== 0) return null;
-      this.#writer = true;
-      if (acq !== null) this._acq = acq; // its release is recorded with its labels, even by unlock()
-      return newGuard(this, this.#gen, false, acq);
+  /** The write release, called through `skip`. */
+  #unlock(skip: Method): void {
+    if (!this.#writer) {
+      throw new Error(this.#readers !== 0 ? `mutexprof: unlock of ${this.describe()} that is read-locked (readers release with rUnlock)` : `mutexprof: unlock of unlocked ${this.describe()}`);
     }
-    this.#readers++;
-    return newGuard(this, this.#session, true, acq);
+    const releaser = this.holder === null ? null : this._releaseHolder();
+    const at = this.followed === 0 && !this.carried ? -1 : this._releaseEvent(true, LEAF_UNLOCK, skip, releaser, 'write');
+    this.#gen = (this.#gen + 1) | 0;
+    this.#writer = false;
+    this.#admit(at);
   }
 
-  /**
-   * @internal One reader releases: through its guard, whose record is `acq` (null: none), or without one (`acq`
-   * undefined: rUnlock(), which carries no labels); `skip`: the outermost mutexprof function on the stack.
-   */
-  _readUnlocked(acq: Acquisition | null | undefined, skip: Method): void {
+  /** A read release, through a guard whose record is `record` (null: none), or without one (undefined); called through `skip`. */
+  #rUnlock(record: Acquisition | null | undefined, skip: Method): void {
     if (--this.#readers === 0) this.#session = (this.#session + 1) | 0;
-    this._sharedReleased(acq, 1);
-    const event = this._timed !== 0 || this._carry !== 0;
-    const at = event ? this._releaseEvent(LEAF_RUNLOCK, skip, acq == null ? null : acq.own, 'read') : 0;
-    if (this.#readers === 0) this.#admit(event, at);
+    const releaser = record === null ? null : hooks.sharedReleased(this, record, 1);
+    const at = this.followed === 0 && !this.carried ? -1 : this._releaseEvent(true, LEAF_RUNLOCK, skip, releaser, 'read');
+    if (this.#readers === 0) this.#admit(at);
   }
 
-  /** Admits the head writer, or every reader ahead of the next writer; `event`: by a release event at `at`. */
-  #admit(event: boolean, at: number): void {
+  /** Admits the head writer, or every reader ahead of the next writer, by the release event at `at` (-1: none). */
+  #admit(at: number): void {
     let w = this._head;
     if (w === null || this.#writer) return;
-    if (!w._read) {
+    if (w.mode === 'exclusive') {
       if (this.#readers !== 0) return;
-      this._dequeue(w, event, at);
-      this.#grant(w);
+      this._dequeue(w, at);
+      this.#writer = true;
+      this._grant(w, this.#gen);
       return;
     }
-    while (w !== null && w._read) {
+    while (w !== null && w.mode === 'shared') {
       const next: Waiter | null = w.next;
-      at = this._dequeue(w, event, at); // every reader it admits ends its wait at one time
-      this.#grant(w);
+      at = this._dequeue(w, at); // every reader it admits ends its wait at one time
+      this.#readers++;
+      this._grant(w, this.#session);
       w = next;
     }
   }
 
-  #grant(w: Waiter): void {
-    let gen: number;
-    if (!w._read) {
+  /** @internal */
+  _take(mode: LockMode, _weight: number, acq: Acquisition | null): GuardState | null {
+    if (this.#writer || this._head !== null) return null;
+    if (mode === 'exclusive') {
+      if (this.#readers !== 0) return null;
       this.#writer = true;
-      gen = this.#gen;
-    } else {
-      this.#readers++;
-      gen = this.#session;
+      this.holder = acq; // its release is recorded with its labels, even by unlock()
+      return newGuard(this, this.#gen, 'exclusive', 1, acq);
     }
-    if (w._acq !== null) this._handOver(w, gen);
-    else grant(w, gen);
+    this.#readers++;
+    return newGuard(this, this.#session, 'shared', 1, acq);
   }
 
   /** @internal */
   _disposeGuard(g: GuardState, skip: Method): void {
-    if (!g._read) {
-      if (!this.#writer || g._gen !== this.#gen) throw this._alreadyReleased(false);
+    if (g.mode === 'exclusive') {
+      if (!this.#writer || g.gen !== this.#gen) throw this._alreadyReleased('disposed twice, or released by unlock()');
       return this.#unlock(skip);
     }
     // Readers share one count, so a guard can only prove it is not stale: not disposed before, and its read
     // session still running (else its acquisition was released by rUnlock() and a later reader's is not its).
-    if (g._released || this.#readers === 0 || g._gen !== this.#session) throw this._alreadyReleased(true);
-    g._released = true;
-    this._readUnlocked(g._acq, skip);
+    if (g.released || this.#readers === 0 || g.gen !== this.#session) throw this._alreadyReleased('disposed twice, or released by rUnlock()');
+    g.released = true;
+    this.#rUnlock(g.acq, skip);
   }
 
   /** @internal A queued writer gave up: readers queued behind it may be able to join the current ones. */
   override _afterAbort(w: Waiter): void {
-    if (!w._read && this._head !== null && this._head._read) this.#admit(false, 0);
+    if (w.mode === 'exclusive' && this._head !== null && this._head.mode === 'shared') this.#admit(-1);
   }
 
   /** @internal */
-  _describe(): string {
-    return this.name ? `RWMutex ${JSON.stringify(this.name)}` : 'RWMutex';
-  }
-
-  /** @internal */
-  _kind(): string {
+  get kind(): string {
     return 'RWMutex';
   }
 
   /** @internal */
-  _untracked(): { exclusive: number; shared: number } {
-    return { exclusive: this.#writer && (this._acq === null || !this._acq.tracked) ? 1 : 0, shared: this.#readers - (this._sharedAcqs?.size ?? 0) };
+  override get sides(): boolean {
+    return true;
+  }
+
+  /** @internal */
+  holding(): { exclusive: number; shared: number } {
+    return { exclusive: this.#writer ? 1 : 0, shared: this.#readers };
   }
 }
 
+const LEAF_LOCK = 'RWMutex.lock';
+const LEAF_RLOCK = 'RWMutex.rLock';
+const LEAF_UNLOCK = 'RWMutex.unlock';
+const LEAF_RUNLOCK = 'RWMutex.rUnlock';
 const lockMethod = RWMutex.prototype.lock;
 const rLockMethod = RWMutex.prototype.rLock;
 const tryLockMethod = RWMutex.prototype.tryLock;

@@ -4,10 +4,11 @@
 // are (their lock() stacks with tracking 'stacks'; the lock method alone otherwise). Its `debug=1` text is a dump
 // for a terminal, grouped by lock: holders first, then waiters, oldest first, each with age, labels and stack.
 
-import { leafFrame, type Frame } from '../profile/stack.js';
-import { queryLocks, liveLocks, holdersOf, waitersOf, type Inspectable, type LockState } from '../diagnostics/query.js';
+import { leafFrame, type Frame } from '../profile/frames.js';
+import type { LockView } from '../locks/seam.js';
+import { queryLocks, liveLocks, holdersOf, waitersOf, type LockState } from '../diagnostics/query.js';
 import { sampling } from '../profile/sampling.js';
-import { diag, trackedHolders, refreshCoarse, OFF, STACKS } from '../diagnostics/acquisitions.js';
+import { diag, liveList, trackedHolders, refreshCoarse, OFF, STACKS } from '../diagnostics/records.js';
 import { epochNanos } from './proto.js';
 import { escapeLine } from './text.js';
 import { registerProfile, type ProfileSample, type ProfileSnapshot } from './registry.js';
@@ -19,8 +20,8 @@ function snapshot(): ProfileSnapshot {
   const nowNs = sampling.now();
   const samples = new Map<string, { key: string; frames: readonly Frame[]; labels: Array<readonly [string, string]>; values: number[] }>();
   // without a stack, a state's leaf is the call that its lock's holders and waiters made (Semaphore.acquire, …)
-  const add = (lock: Inspectable, s: LockState, state: 'held' | 'waiting'): void => {
-    const frames = s.stack ?? [leafFrame(lock._leafFor(s.mode))];
+  const add = (lock: LockView, s: LockState, state: 'held' | 'waiting'): void => {
+    const frames = s.stack ?? [leafFrame(lock.leafFor(s.mode))];
     const key = `${frames.map((f) => f.id).join(',')}|${s.name}|${s.mode}|${state}`;
     let e = samples.get(key);
     if (e === undefined) {
@@ -92,7 +93,7 @@ export function registerLocksProfile(): void {
     text: dump,
     count: () => {
       let n = 0;
-      for (let l = diag.live; l !== null; l = l._lnext) n += (l._head !== null ? 1 : 0) + trackedHolders(l);
+      for (const l of liveList()) n += (l.firstWaiter !== null ? 1 : 0) + trackedHolders(l);
       return n;
     },
     version: () => ++reads, // live: never the same as the last build (concurrent readers still share one)

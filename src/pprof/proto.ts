@@ -14,7 +14,7 @@ const gzip = promisify(gzipCb);
 /** Repeated fields serialized between two yields to the event loop. */
 const CHUNK = 500;
 
-/** @internal Wall-clock now in nanoseconds since the epoch. */
+/** Wall-clock now in nanoseconds since the epoch. */
 export function epochNanos(): bigint {
   const ms = performance.timeOrigin + performance.now();
   return BigInt(Math.floor(ms)) * 1_000_000n + BigInt(Math.round((ms % 1) * 1e6));
@@ -23,7 +23,7 @@ export function epochNanos(): bigint {
 const yieldToLoop = (): Promise<void> => new Promise((r) => setImmediate(r));
 
 /**
- * @internal Builds the pprof Profile of a snapshot. The first sample type is also the period type (as Go's
+ * Builds the pprof Profile of a snapshot. The first sample type is also the period type (as Go's
  * contention profiles: `contentions`/count, period 1).
  */
 export async function buildProfile(s: ProfileSnapshot, sampleTypes: readonly SampleType[]): Promise<Profile> {
@@ -90,7 +90,7 @@ export async function buildProfile(s: ProfileSnapshot, sampleTypes: readonly Sam
 }
 
 /**
- * @internal Serializes and gzips a profile. pprof-format's encodeAsync() yields only between the top-level
+ * Serializes and gzips a profile. pprof-format's encodeAsync() yields only between the top-level
  * fields, so it serializes all samples (and first measures the whole profile) in one go: 10 000 samples blocked
  * the event loop 2–3× longer than this (bench: "encode … longest event-loop block", both rows). A protobuf
  * message is the concatenation of its fields, so here the repeated fields are serialized in chunks of partial
@@ -123,7 +123,7 @@ export async function encodeProfile(profile: Profile): Promise<Buffer> {
   return gzip(Buffer.concat(parts), { level: zlibConstants.Z_BEST_SPEED });
 }
 
-/** @internal A snapshot as gzipped pprof. */
+/** A snapshot as gzipped pprof. */
 export async function encodeSnapshot(s: ProfileSnapshot, sampleTypes: readonly SampleType[]): Promise<Buffer> {
   return encodeProfile(await buildProfile(s, sampleTypes));
 }

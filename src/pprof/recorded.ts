@@ -2,7 +2,8 @@
 // and `delay`/nanoseconds) and hold (`acquisitions`/count, `hold`/nanoseconds); snapshots at a mark, deltas
 // between two marks.
 
-import { recorders, settle, type Mark, type Recorder, type RecorderStats, type Values } from '../profile/recorder.js';
+import { recorders, settle } from '../profile/drain.js';
+import type { Mark, Recorder, RecorderStats, Values } from '../profile/recorder.js';
 import { sampling, type Draw } from '../profile/sampling.js';
 import { Slicer, sortByKeyDescending } from '../profile/slice.js';
 import { epochNanos } from './proto.js';
@@ -42,7 +43,7 @@ function notesOf(r: Recorder, d: Draw, off: () => string | null): string[] {
 function sampleOf(r: Recorder, i: number, count: number, delay: number): ProfileSample {
   const e = r.entries[i];
   const labels: Array<readonly [string, string]> = e.lock === '' ? [] : [['lock', e.lock]];
-  if (e.mode !== null) labels.push(['mode', e.mode]);
+  if (e.side !== null) labels.push(['mode', e.side]);
   if (e.labels !== null) labels.push(...e.labels.pairs);
   return { key: 'i' + i, frames: e.frames, labels, values: [Math.round(count), Math.round(delay)] };
 }

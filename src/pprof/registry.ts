@@ -3,15 +3,15 @@
 // legacy text — and the encoders, the HTTP endpoint and its index read the registry, never a list of names.
 // Adding a profile is one registerProfile() call.
 //
-// The registry is one per process (src/shared.ts), and so are the builds it caches: concurrent readers of one
+// The registry is one per process (src/shared/state.ts), and so are the builds it caches: concurrent readers of one
 // profile (HTTP clients, scrapers) share one snapshot and one encoding while nothing has changed in between.
 
 import type { Writable } from 'node:stream';
-import { shared } from '../shared.js';
+import { shared } from '../shared/state.js';
 import type { Frame } from '../profile/stack.js';
 import { encodeSnapshot } from './proto.js';
 import { textChunks } from './text.js';
-import { describeValue } from '../check.js';
+import { describeValue } from '../shared/check.js';
 
 /** A sample type, as pprof names it: `{ type: 'delay', unit: 'nanoseconds' }`. */
 export interface SampleType {
@@ -43,7 +43,7 @@ export interface ProfileSnapshot {
 }
 
 /**
- * @internal A delta window: `end()` gives what happened since it was opened, `roll()` that and the next window,
+ * A delta window: `end()` gives what happened since it was opened, `roll()` that and the next window,
  * opened where this one ends (for a pusher: contiguous windows), `cancel()` gives it up.
  */
 export interface Window {
@@ -52,7 +52,7 @@ export interface Window {
   cancel(): void;
 }
 
-/** @internal What the registry holds for a profile. */
+/** What the registry holds for a profile. */
 export interface ProfileSource {
   readonly name: string;
   /** one line, as on Go's /debug/pprof/ index page */
@@ -110,12 +110,12 @@ interface Registered {
 
 const registry = shared('profiles', () => new Map<string, Registered>());
 
-/** @internal Adds a profile; the first copy of mutexprof to register a name keeps it. */
+/** Adds a profile; the first copy of mutexprof to register a name keeps it. */
 export function registerProfile(source: ProfileSource): void {
   if (!registry.has(source.name)) registry.set(source.name, { source, snapshot: null, proto: null, text: null });
 }
 
-/** @internal */
+/** */
 export function sourceOf(name: string): ProfileSource | undefined {
   return registry.get(name)?.source;
 }
@@ -132,7 +132,7 @@ function share<T>(current: Build<T> | null, version: number, make: () => Promise
   return b.result;
 }
 
-/** @internal The shared snapshot of the profile now (what the flame-graph page reads). */
+/** The shared snapshot of the profile now (what the flame-graph page reads). */
 export function currentSnapshot(name: string): Promise<ProfileSnapshot> {
   const r = registry.get(name)!;
   return share(
@@ -143,7 +143,7 @@ export function currentSnapshot(name: string): Promise<ProfileSnapshot> {
   );
 }
 
-/** @internal The shared encoding of the profile now. */
+/** The shared encoding of the profile now. */
 export function currentProto(name: string): Promise<Buffer> {
   const r = registry.get(name)!;
   return share(
@@ -154,7 +154,7 @@ export function currentProto(name: string): Promise<Buffer> {
   );
 }
 
-/** @internal The shared legacy text of the profile now, in chunks. */
+/** The shared legacy text of the profile now, in chunks. */
 export function currentText(name: string): Promise<Buffer[]> {
   const r = registry.get(name)!;
   return share(
@@ -165,7 +165,7 @@ export function currentText(name: string): Promise<Buffer[]> {
   );
 }
 
-/** @internal The legacy text of `s`, in chunks of about 64 KiB, yielding to the event loop between them. */
+/** The legacy text of `s`, in chunks of about 64 KiB, yielding to the event loop between them. */
 export async function collectText(source: ProfileSource, s: ProfileSnapshot): Promise<Buffer[]> {
   const chunks: Buffer[] = [];
   const gen = typeof source.text === 'function' ? source.text(s) : textChunks(source.text.header, s);
@@ -264,7 +264,7 @@ export function deltaSnapshot(before: ProfileSnapshot, after: ProfileSnapshot): 
 }
 
 /**
- * @internal The delta of `source` over the next `seconds` (never shorter: timers run on a cached millisecond
+ * The delta of `source` over the next `seconds` (never shorter: timers run on a cached millisecond
  * clock and can fire early by the monotonic one, so they are re-armed for what is left, as Go's time.Sleep
  * would wait), or null if `signal` aborts first. Timers are unreferenced: a pending delta keeps nothing alive.
  */

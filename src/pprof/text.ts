@@ -11,14 +11,14 @@ import type { ProfileSnapshot } from './registry.js';
 
 const CHUNK_CHARS = 64 * 1024;
 
-/** @internal A name or path with its control characters escaped, safe for a line-oriented format. */
+/** A name or path with its control characters escaped, safe for a line-oriented format. */
 export function escapeLine(s: string): string {
   // eslint-disable-next-line no-control-regex
   return /[\x00-\x1f\x7f]/.test(s) ? s.replace(/[\x00-\x1f\x7f]/g, (c) => '\\x' + c.charCodeAt(0).toString(16).padStart(2, '0')) : s;
 }
 
 /**
- * @internal The legacy text of a contention-shaped snapshot (values [count, delay]) after `header`, in chunks of
+ * The legacy text of a contention-shaped snapshot (values [count, delay]) after `header`, in chunks of
  * about 64 KiB, yielding to the event loop every few milliseconds.
  */
 export async function* textChunks(header: string, s: ProfileSnapshot): AsyncGenerator<string> {

@@ -1,10 +1,10 @@
 // withLabels: like Go's pprof.Do. Contention recorded while fn runs (across awaits) carries these labels.
 //
-// The store is one AsyncLocalStorage per process (src/shared.ts), so labels set through any copy of mutexprof
+// The store is one AsyncLocalStorage per process (src/shared/state.ts), so labels set through any copy of mutexprof
 // label the locks of every copy.
 
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { shared } from '../shared.js';
+import { shared } from '../shared/state.js';
 
 /** An immutable label set, sorted by key. */
 export interface LabelSet {
@@ -23,17 +23,17 @@ class Labels implements LabelSet {
   }
 }
 
-/** @internal Label keys the profiles set themselves: the lock's name, the side of an RWMutex, held or waiting. */
+/** Label keys the profiles set themselves: the lock's name, the side of an RWMutex, held or waiting. */
 export const RESERVED: ReadonlySet<string> = new Set(['lock', 'mode', 'state']);
 
 const storage = shared('labels', () => new AsyncLocalStorage<LabelSet>());
 
-/** @internal The labels of the current async context, or null. */
+/** The labels of the current async context, or null. */
 export function currentLabels(): LabelSet | null {
   return storage.getStore() ?? null;
 }
 
-/** @internal A label set from sorted, distinct pairs. */
+/** A label set from sorted, distinct pairs. */
 export function labelSet(pairs: Array<readonly [string, string]>): LabelSet {
   return new Labels(pairs);
 }
@@ -45,7 +45,7 @@ const fromObject = new WeakMap<object, LabelSet>();
 let lastObject: unknown = null;
 let lastSet: LabelSet | null = null;
 
-/** @internal The label set of a `labels` option, checked when first seen (`method` names the call in errors). */
+/** The label set of a `labels` option, checked when first seen (`method` names the call in errors). */
 export function labelSetOf(labels: unknown, method: string): LabelSet {
   if (labels === lastObject && lastSet !== null) return lastSet;
   const set = checkedLabelSet(labels, method);
@@ -74,7 +74,7 @@ function checkedLabelSet(labels: unknown, method: string): LabelSet {
   return set;
 }
 
-/** @internal The labels of an event: the context's (withLabels), with an acquisition's own on top. */
+/** The labels of an event: the context's (withLabels), with an acquisition's own on top. */
 export function eventLabels(own: LabelSet | null): LabelSet | null {
   const context = storage.getStore() ?? null;
   if (own === null || context === null) return own ?? context;

@@ -5,15 +5,15 @@
 // Series are per lock name, kind and mode (unnamed locks share name ''), at most MAX_SERIES of them; past that,
 // locks are counted under lock="mutexprof.other". KeyedMutex keys are never part of a series.
 
-import { shared } from '../shared.js';
-import type { LockMode } from '../diagnostics/acquisitions.js';
+import { shared } from '../shared/state.js';
+import type { LockMode, LockView } from '../locks/seam.js';
 
-/** @internal */
+/** */
 export const DEFAULT_BUCKETS = [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10];
 /** The most series kept; more lock names than this are counted as one. */
 export const MAX_SERIES = 1000;
 
-/** @internal One series: a lock name, kind and mode. */
+/** One series: a lock name, kind and mode. */
 export interface Series {
   readonly labels: { lock: string; kind: string; mode: LockMode };
   waits: Float64Array; // per bucket, then +Inf
@@ -24,7 +24,7 @@ export interface Series {
   holdCount: number;
 }
 
-/** @internal */
+/** */
 export interface Metrics {
   /** collectors running (collectLockMetrics calls not yet stopped) */
   on: number;
@@ -32,7 +32,7 @@ export interface Metrics {
   readonly series: Map<string, Series>;
 }
 
-/** @internal */
+/** */
 export const metrics = shared<Metrics>('metrics', () => ({ on: 0, buckets: DEFAULT_BUCKETS, series: new Map() }));
 
 function seriesOf(lock: string, kind: string, mode: LockMode): Series {
@@ -54,18 +54,18 @@ function bucketOf(seconds: number): number {
   return i;
 }
 
-/** @internal A wait of `ns` on a lock ended (granted, or given up). */
-export function recordWait(lock: { name: string; _kind(): string }, mode: LockMode, ns: number): void {
-  const s = seriesOf(lock.name, lock._kind(), mode);
+/** A wait of `ns` on a lock ended (granted, or given up). */
+export function recordWait(lock: LockView, mode: LockMode, ns: number): void {
+  const s = seriesOf(lock.name, lock.kind, mode);
   const seconds = ns / 1e9;
   s.waits[bucketOf(seconds)]++;
   s.waitSum += seconds;
   s.waitCount++;
 }
 
-/** @internal A tracked acquisition was released after `ns`. */
-export function recordHold(lock: { name: string; _kind(): string }, mode: LockMode, ns: number): void {
-  const s = seriesOf(lock.name, lock._kind(), mode);
+/** A tracked acquisition was released after `ns`. */
+export function recordHold(lock: LockView, mode: LockMode, ns: number): void {
+  const s = seriesOf(lock.name, lock.kind, mode);
   const seconds = ns / 1e9;
   s.holds[bucketOf(seconds)]++;
   s.holdSum += seconds;

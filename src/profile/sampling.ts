@@ -1,11 +1,12 @@
 // What decides which events are recorded: the rates (Go's semantics), the clock and the random source.
-// One set per process (src/shared.ts): a rate set through any copy of mutexprof holds for all.
+// One set per process (src/shared/state.ts): a rate set through any copy of mutexprof holds for all.
 
 import { performance } from 'node:perf_hooks';
-import { shared } from '../shared.js';
+import { observing } from '../locks/seam.js';
+import { shared } from '../shared/state.js';
 
 /**
- * @internal One profile's draw: which events it records, 1 in `fraction` (Go's fraction semantics), raised while
+ * One profile's draw: which events it records, 1 in `fraction` (Go's fraction semantics), raised while
  * more than the budget would be sampled (see "The budget" below). Kept as plain numbers: read on the lock path.
  */
 export interface Draw {
@@ -23,12 +24,12 @@ export interface Draw {
   since: number;
 }
 
-/** @internal */
+/** */
 export interface Sampling {
-  /** Whether contended waits are timed (a contention profile or lock metrics are on). Read on the lock path. */
-  timing: boolean;
-  /** Whether lock metrics are collected: every contended wait is timed and counted (src/exporters/metrics.ts). */
+  /** Whether lock metrics are collected: every contended wait is timed and counted (src/exporters/prometheus.ts). */
   metrics: boolean;
+  /** wait observers (src/profile/contention.ts): while any, every contended wait is timed */
+  observers: number;
   /** the block profile's rate (ns), Go's SetBlockProfileRate */
   blockRate: number;
   /** release events the mutex profile records (its fraction: SetMutexProfileFraction) */
@@ -46,10 +47,10 @@ export interface Sampling {
 
 const newDraw = (fraction: number): Draw => ({ fraction, eff: fraction, gap: 1, drawn: 1, seen: 0, taken: 0, since: 0 });
 
-/** @internal */
+/** */
 export const sampling: Sampling = shared<Sampling>('sampling', () => ({
-  timing: false,
   metrics: false,
+  observers: 0,
   blockRate: 0,
   mutex: newDraw(0),
   block: newDraw(1),
@@ -64,16 +65,16 @@ export function now(): number {
   return sampling.now();
 }
 
-/** @internal */
+/** */
 export function checkRate(fn: string, rate: unknown): number {
   if (typeof rate !== 'number') throw new TypeError(`mutexprof: ${fn}(rate): rate must be an integer number, got ${rate === null ? 'null' : typeof rate}`);
   if (!Number.isSafeInteger(rate)) throw new RangeError(`mutexprof: ${fn}(rate): rate must be a safe integer, got ${rate}`);
   return rate;
 }
 
-/** @internal Recomputes whether contended waits are timed. */
+/** Recomputes whether contended waits are timed (a contention profile, lock metrics or a wait observer is on). */
 export function retime(): void {
-  sampling.timing = sampling.mutex.fraction > 0 || sampling.blockRate > 0 || sampling.metrics;
+  observing.waits = sampling.mutex.fraction > 0 || sampling.blockRate > 0 || sampling.metrics || sampling.observers > 0;
 }
 
 /**
@@ -117,14 +118,14 @@ export function setBlockProfileFraction(n: number): number {
   return old;
 }
 
-/** @internal Sets a draw's fraction: the budget window starts anew, the first sampled event is as far away as any other. */
+/** Sets a draw's fraction: the budget window starts anew, the first sampled event is as far away as any other. */
 export function setFraction(d: Draw, fraction: number): void {
   d.fraction = d.eff = fraction;
   d.seen = d.taken = d.since = 0;
   d.gap = d.drawn = fraction > 0 ? nextGap(fraction) : 1;
 }
 
-/** @internal Re-draws the sampling gaps (after the random source or the budget changed). */
+/** Re-draws the sampling gaps (after the random source or the budget changed). */
 export function redraw(): void {
   for (const d of [sampling.mutex, sampling.block, sampling.hold]) setFraction(d, d.fraction);
 }
@@ -136,7 +137,7 @@ function nextGap(fraction: number): number {
 }
 
 /**
- * @internal Draws whether `d`'s profile records the event happening now: returns its weight (the fraction in
+ * Draws whether `d`'s profile records the event happening now: returns its weight (the fraction in
  * force), or 0.
  */
 export function draw(d: Draw): number {
@@ -189,12 +190,12 @@ function ease(d: Draw): number {
   return 0;
 }
 
-/** @internal Draws whether the block profile follows a wait that starts now: returns its weight, or 0. */
+/** Draws whether the block profile follows a wait that starts now: the fraction in force, or 0. */
 export function drawBlockSample(): number {
   return draw(sampling.block);
 }
 
-/** @internal Draws whether the next release event of a lock is sampled: returns its weight, or 0. */
+/** Draws whether the next release event of a lock is sampled: the fraction in force, or 0. */
 export function drawMutexSample(): number {
   return draw(sampling.mutex);
 }

@@ -9,7 +9,7 @@
 export const SLICE_MS = 4;
 
 /**
- * @internal The clock slices are measured on (ms), and how often a loop looks at it (every `mask + 1` iterations).
+ * The clock slices are measured on (ms), and how often a loop looks at it (every `mask + 1` iterations).
  * Tests make every look find the slice used up, so that long tasks yield at every iteration and other work
  * interleaves with them as much as it ever can.
  */
@@ -33,7 +33,7 @@ function schedule(): void {
   setImmediate(resumeNext);
 }
 
-/** @internal Waits for the task's next turn, whatever is left of the slice. */
+/** Waits for the task's next turn, whatever is left of the slice. */
 export function nextTurn(): Promise<void> {
   return new Promise<void>((resolve) => {
     turns.push(resolve);
@@ -41,7 +41,7 @@ export function nextTurn(): Promise<void> {
   });
 }
 
-/** @internal One long task's slicing. */
+/** One long task's slicing. */
 export class Slicer {
   #n = 0;
 
@@ -58,7 +58,7 @@ export class Slicer {
 
 const RUN = 4096;
 
-/** @internal The indices `idx` ordered by `key[i]`, largest first: sorted in runs, then merged, in slices. */
+/** The indices `idx` ordered by `key[i]`, largest first: sorted in runs, then merged, in slices. */
 export async function sortByKeyDescending(idx: Uint32Array, key: Float64Array, slice = new Slicer()): Promise<Uint32Array> {
   const n = idx.length;
   const cmp = (x: number, y: number): number => key[y] - key[x];

@@ -1,0 +1,175 @@
+// The contention accounting: which waits are followed, and the delay of each release event, for the mutex and
+// block profiles, lock metrics and the observers of waits (traces). It implements the wait hooks of the locks'
+// seam (src/locks/seam.ts): waitStarted, releaseEvent, waitEnded.
+//
+// ─── The invariant ──────────────────────────────────────────────────────────────────────────────────────────
+// When waits are timed, queued waiters are followed. At any moment the waiting that the lock's next release event
+// ends the blame for (see "What is recorded" in src/profile/recorder.ts) is
+//     delay = Σ over followed waiters of (now − max(enqueued, last))  +  carry
+//           = followed·(now − last) − rel + carry,   where rel = Σ (max(enqueued, last) − last),
+// with `last` the time of the previous release event. Everything is a duration relative to `last`, so no large
+// absolute timestamps are multiplied. The hooks keep it:
+//   waitStarted    a waiter is followed: followed += 1, rel += (its start − last)
+//   releaseEvent   the event reads the delay, then starts a new interval: rel = carry = 0, last = now
+//   waitEnded      by the event: followed −= 1 (its rel is already 0 after the event);
+//                  without one (abort; readers admitted after an aborted writer): its waiting since `last` moves
+//                  into carry, its rel out of rel, followed −= 1
+// At fraction 1 every event is recorded, so the mutex profile's total delay equals the block profile's.
+//
+// Sampling: an event's delay only involves the waiting since the previous event, so whether an event is sampled
+// is drawn when its interval starts (the previous event, or the first followed wait): in an interval that will
+// not be sampled (fraction 0) nobody reads the clock for the mutex profile. At fraction 100 that is 99 % of the
+// contended path. Whether the block profile follows a wait is drawn when it starts (the block fraction): only
+// the waits it follows, that metrics count, or that a wait observer sees take a timestamp ("stamped").
+// ─────────────────────────────────────────────────────────────────────────────────────────────────────────────
+
+import type { Acquisition, LockView, Method, WaiterView } from '../locks/seam.js';
+import { shared } from '../shared/state.js';
+import { blockWait, mutexEvent, sideOf } from './events.js';
+import type { LabelSet } from './labels.js';
+import { recordWait } from './lockstats.js';
+import { drawBlockSample, drawMutexSample, retime, sampling } from './sampling.js';
+
+/** A lock's accounting (its `account` slot); its count of followed waits is the lock's `followed`. */
+class Account {
+  /** Σ (max(start, last) − last) over followed waiters */
+  rel = 0;
+  /** time of the last release event (or of the first followed wait after the queue had none) */
+  last = 0;
+  /** waiting of followed waits gone without a release event, charged to the next one (the lock's `carried`: carry ≠ 0) */
+  carry = 0;
+  /** the fraction the current interval was drawn at (what its event counts for), 0 = not sampled */
+  fraction = 0;
+}
+
+/** When a followed wait started (ns), and when it ended (granted or not): a waiter's `times`. */
+export interface WaitTimes {
+  readonly t: number;
+  end: number;
+  /** whether its end is read: the block profile follows it, metrics count it, or wait observers see it */
+  readonly stamped: boolean;
+}
+
+// Waits in an interval that is not sampled (and unstamped) share this one, so they allocate nothing. Kept apart
+// from the waiter: double-valued fields on the waiter itself would make V8 box numbers and migrate its shape.
+const UNSTAMPED: WaitTimes = { t: -1, end: 0, stamped: false };
+
+/** An observer of followed waits (traces): told when each starts and ends, with its times. */
+export interface WaitObserver {
+  /** `w` started waiting for `lock` at `times.t` (ns): what it returns is given back to waitEnded. */
+  started(lock: LockView, w: WaiterView, times: WaitTimes): unknown;
+  /** `w`'s wait ended at `times.end`, granted or not. */
+  ended(lock: LockView, w: WaiterView, times: WaitTimes, token: unknown): void;
+}
+
+/** The wait observers, one set per process (src/shared/state.ts), and what each returned per wait. */
+const observers = shared('waitObservers', () => ({ list: [] as WaitObserver[], tokens: new WeakMap<WaitTimes, Array<readonly [WaitObserver, unknown]>>() }));
+
+/** Adds a wait observer (waits are timed while one is added); returns a function that removes it. */
+export function observeWaits(o: WaitObserver): () => void {
+  observers.list.push(o);
+  sampling.observers = observers.list.length;
+  retime();
+  return () => {
+    const i = observers.list.indexOf(o);
+    if (i < 0) return;
+    observers.list.splice(i, 1);
+    sampling.observers = observers.list.length;
+    retime();
+  };
+}
+
+function accountOf(lock: LockView): Account {
+  return (lock.account as Account | null) ?? ((lock as { account: object | null }).account = new Account());
+}
+
+/** The seam's waitStarted: `w` queued on `lock` while waits are timed; it is followed from now on. */
+export function waitStarted<T>(lock: LockView, w: WaiterView, p: Promise<T>, leaf: string): Promise<T> {
+  const acc = accountOf(lock);
+  let t = -1; // followed, but no timestamp needed (the clock is positive)
+  if (lock.followed === 0 && !lock.carried) {
+    acc.fraction = drawMutexSample(); // a fresh interval
+    if (acc.fraction !== 0) acc.last = t = sampling.now();
+  }
+  if (acc.fraction !== 0) {
+    if (t === -1) t = sampling.now();
+    acc.rel += t - acc.last;
+  }
+  const blockFraction = sampling.blockRate > 0 ? drawBlockSample() : 0;
+  const stamped = blockFraction !== 0 || sampling.metrics || sampling.observers !== 0;
+  if (stamped && t === -1) t = sampling.now();
+  const times = t === -1 ? UNSTAMPED : { t, end: t, stamped };
+  w.times = times;
+  lock.followed++;
+  if (sampling.observers !== 0) tellStarted(lock, w, times);
+  if (blockFraction === 0) return p;
+  return blockWait(p, times, lock.name, sideOf(lock, w.mode), leaf, blockFraction, optionLabels(w.acq));
+}
+
+/** The seam's releaseEvent: reads the delay since the previous event, records it if sampled, starts the next interval. */
+export function releaseEvent(lock: LockView, leaf: string, skip: Method, releaser: Acquisition | null, side: 'read' | 'write' | null, spare: number): number {
+  const acc = accountOf(lock);
+  let t = 0;
+  const fraction = acc.fraction;
+  if (fraction !== 0) {
+    t = sampling.now();
+    mutexEvent(lock.name, side, fraction, lock.followed * (t - acc.last) - acc.rel + acc.carry, leaf, skip, optionLabels(releaser), spare);
+  }
+  acc.rel = 0;
+  acc.carry = 0;
+  (lock as { carried: boolean }).carried = false;
+  acc.fraction = drawMutexSample(); // the next interval
+  if (acc.fraction !== 0) acc.last = t === 0 ? (t = sampling.now()) : t;
+  return t;
+}
+
+/** The seam's waitEnded: followed `w` left, by the release event at `at` (0: time not read yet), or without one. */
+export function waitEnded(lock: LockView, w: WaiterView, byEvent: boolean, at: number): number {
+  const times = w.times as WaitTimes;
+  const l = lock as { followed: number; carried: boolean };
+  if (byEvent) {
+    // its waiting up to the event is in that event's delay; after an event every remaining rel is 0
+    l.followed--;
+    if (times.stamped) times.end = at !== 0 ? at : (at = sampling.now());
+  } else leftWithoutEvent(lock, times);
+  if (times.stamped) {
+    if (sampling.metrics) recordWait(lock, w.mode, times.end - times.t);
+    if (sampling.observers !== 0) tellEnded(lock, w, times);
+  }
+  return at;
+}
+
+/** A followed wait leaves without a release event: in a sampled interval its waiting is carried. */
+function leftWithoutEvent(lock: LockView, times: WaitTimes): void {
+  const acc = accountOf(lock);
+  const l = lock as { followed: number; carried: boolean };
+  let t = 0;
+  if (acc.fraction !== 0) {
+    t = sampling.now();
+    const rel = times.t > acc.last ? times.t - acc.last : 0;
+    acc.carry += t - acc.last - rel;
+    acc.rel -= rel;
+  } else if (times.stamped) t = sampling.now();
+  l.followed--;
+  if (l.followed === 0) acc.rel = 0; // drop float residue
+  l.carried = acc.carry !== 0;
+  if (times !== UNSTAMPED) times.end = t;
+}
+
+function optionLabels(a: unknown): LabelSet | null {
+  return a === null ? null : ((a as { labelsOption?: LabelSet | null }).labelsOption ?? null);
+}
+
+function tellStarted(lock: LockView, w: WaiterView, times: WaitTimes): void {
+  if (times === UNSTAMPED) return;
+  const tokens: Array<readonly [WaitObserver, unknown]> = [];
+  for (const o of observers.list) tokens.push([o, o.started(lock, w, times)]);
+  observers.tokens.set(times, tokens);
+}
+
+function tellEnded(lock: LockView, w: WaiterView, times: WaitTimes): void {
+  const tokens = observers.tokens.get(times);
+  if (tokens === undefined) return;
+  observers.tokens.delete(times);
+  for (const [o, token] of tokens) o.ended(lock, w, times, token);
+}
