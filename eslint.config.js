@@ -78,5 +78,11 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-expressions': ['error', { allowShortCircuit: true, allowTernary: true }],
     },
   },
+  {
+    // CommonJS fixtures (the apps and test suites that test/register.test.ts and test/testrun.test.ts run)
+    files: ['test/fixtures/**/*.{js,cjs}'],
+    languageOptions: { sourceType: 'commonjs', globals: { require: 'readonly', module: 'writable', test: 'readonly' } },
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
+  },
   ...layerRules,
 );

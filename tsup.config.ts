@@ -39,7 +39,7 @@ async function buildUi(): Promise<void> {
   writeFileSync('dist/ui/flamegraph.css', readFileSync(join(pkg, 'd3-flamegraph.css'), 'utf8') + PAGE_CSS);
 }
 export default defineConfig({
-  entry: { index: 'src/index.ts', 'async-mutex': 'src/async-mutex/index.ts' },
+  entry: { index: 'src/index.ts', 'async-mutex': 'src/async-mutex/index.ts', register: 'src/register/index.ts', opentelemetry: 'src/opentelemetry/index.ts' },
   format: ['esm', 'cjs'],
   dts: true,
   sourcemap: true,
@@ -47,7 +47,7 @@ export default defineConfig({
   target: 'node20',
   platform: 'node',
   splitting: false,
-  external: ['express', 'prom-client'],
+  external: ['express', 'prom-client', 'require-in-the-middle', 'import-in-the-middle', '@opentelemetry/api'],
   shims: true,
   define: { __MUTEXPROF_VERSION__: JSON.stringify(version) },
   onSuccess: buildUi,

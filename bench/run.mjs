@@ -1,4 +1,5 @@
 // npm run bench [-- --quick] [-- --only=locks,profiling,bounds,serving,capture,service] [-- --markdown] [-- --baseline=<rev>]
+//   (--markdown also writes the tables into bench/results/<date>-<groups>.md)
 //   [-- --reps=N] [-- --scenarios=immediate,stat,sync] [-- --settings='<names of bench/service.mjs's SETTINGS, separated by ;>']
 //   [-- --node=<major>]
 // Every group but `service` runs by default; `--only=service` runs the service benchmark (about 40 minutes).
@@ -97,6 +98,20 @@ if (run('service')) {
 }
 console.log(md ? markdown(results) : table(results));
 if (laidOut) console.log(`\nThe service rows, one line per setting (median ratio to off, range over the runs):\n\n${laidOut}`);
+if (md) {
+  // --markdown also writes the run into bench/results/, dated, with the command that made it (bench/README.md)
+  const { mkdirSync, writeFileSync } = await import('node:fs');
+  const { cpus } = await import('node:os');
+  const day = new Date().toISOString().slice(0, 10);
+  const groups = (only ?? 'default').replace(/,/g, '+');
+  const dir = fileURLToPath(new URL('./results/', import.meta.url));
+  mkdirSync(dir, { recursive: true });
+  const file = `${dir}${day}-${groups}${nodeArg ? `-node${nodeArg}` : ''}${process.env.BENCH_TAG ? `-${process.env.BENCH_TAG}` : ''}.md`;
+  const command = `npm run bench -- ${args.join(' ')}`;
+  const head = `# ${day}: ${groups}\n\n\`${command}\` — Node ${process.version}${nodeArg ? ` (services on Node ${nodeArg})` : ''}, ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'})${rev ? `, beside ${rev}` : ''}\n\n`;
+  writeFileSync(file, head + markdown(results) + (laidOut ? `\nThe service rows, one line per setting (median ratio to off, range over the runs):\n\n${laidOut}` : ''));
+  console.error(`written: ${file}`);
+}
 
 function fail(message) {
   console.error(message);

@@ -13,7 +13,7 @@
 // the machine drifts within seconds). 'stats' stops it and answers the counts. A setting that cannot be undone within the
 // process (withLabels: its AsyncLocalStorage stays on) answers switchable: false and stays 'on'; the benchmark then
 // compares two processes.
-import http from 'node:http';
+import { createRequire } from 'node:module';
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -24,7 +24,15 @@ const lib = await import(pathToFileURL(resolve(cfg.dist, 'index.js')).href);
 const { Mutex, RWMutex } = lib;
 const setup = cfg.setup ?? {};
 const self = fileURLToPath(import.meta.url);
-const switchable = setup.labels !== 'withLabels';
+// withLabels keeps its AsyncLocalStorage on, and a preload cannot be undone: such a process stays 'on' (and `apart`
+// asks for two processes with nothing on, to show what a ratio between two processes is worth)
+const switchable = setup.labels !== 'withLabels' && setup.register !== true && setup.apart !== true;
+const require = createRequire(import.meta.url);
+// tracing: OpenTelemetry's Node SDK with the http instrumentation, in both modes (spans batched, then dropped, as an
+// exporter that ships them elsewhere would); `otel` (a minWaitMs): mutexprof/opentelemetry in 'on' only
+const instrumentation = setup.tracing ? await startTracing() : null;
+// loaded after the instrumentation: http is patched when it is required
+const http = require('node:http');
 let stopMetrics = null;
 let stopWatch = null;
 
@@ -33,8 +41,28 @@ let stopWatch = null;
  * --baseline) may lack the newer calls: the benchmark runs only the settings it supports (service.mjs, supports),
  * and here the calls it lacks are skipped. The stack depth is the build's default unless the setting names one.
  */
+async function startTracing() {
+  const { NodeTracerProvider } = require('@opentelemetry/sdk-trace-node');
+  const { BatchSpanProcessor } = require('@opentelemetry/sdk-trace-base');
+  const { registerInstrumentations } = require('@opentelemetry/instrumentation');
+  const { HttpInstrumentation } = require('@opentelemetry/instrumentation-http');
+  const dropped = { export: (_spans, done) => done({ code: 0 }), shutdown: async () => {} };
+  const provider = new NodeTracerProvider({ spanProcessors: [new BatchSpanProcessor(dropped)] });
+  provider.register();
+  registerInstrumentations({ instrumentations: [new HttpInstrumentation()] });
+  if (setup.otel === undefined) return null;
+  const { MutexprofInstrumentation } = await import(pathToFileURL(resolve(cfg.dist, 'opentelemetry.js')).href);
+  const mp = new MutexprofInstrumentation({ enabled: false, minWaitMs: setup.otel });
+  mp.setTracerProvider(provider);
+  return mp;
+}
+
 async function applySetup(on) {
   const s = on ? setup : {};
+  if (instrumentation !== null) {
+    if (on) instrumentation.enable();
+    else instrumentation.disable();
+  }
   lib.setMutexProfileFraction(s.fraction ?? 0);
   lib.setBlockProfileRate(s.blockRate ?? 0);
   lib.setBlockProfileFraction?.(s.blockFraction ?? 1);

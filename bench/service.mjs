@@ -10,7 +10,7 @@
 // range. The "A/A" row compares off with off: the noise of a ratio.
 import { execFileSync, fork } from 'node:child_process';
 import { once } from 'node:events';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import autocannon from 'autocannon';
 
 const server = fileURLToPath(new URL('./service-server.mjs', import.meta.url));
@@ -43,6 +43,11 @@ export const SETTINGS = {
   'stall watchdog (waitMs and holdMs 1000)': { setup: { watch: { waitMs: 1000, holdMs: 1000 } } },
   'async-mutex (profiling off)': { lock: 'async-mutex' },
   'await-lock (profiling off)': { lock: 'await-lock' },
+  'profiling off, two processes (A/A: the noise of a ratio between processes)': { setup: { apart: true } },
+  'mutexprof/register preloaded, no variable set': { setup: { register: true } },
+  'tracing alone (OpenTelemetry SDK and http instrumentation, A/A)': { setup: { tracing: true } },
+  'tracing + mutexprof/opentelemetry, minWaitMs 5 (recommended)': { setup: { tracing: true, otel: 5 } },
+  'tracing + mutexprof/opentelemetry, minWaitMs 0': { setup: { tracing: true, otel: 0 } },
 };
 
 /**
@@ -71,6 +76,9 @@ const NEEDS = {
   hold: (lib) => typeof lib.setHoldProfileFraction === 'function',
   metrics: (lib) => typeof lib.collectLockMetrics === 'function',
   watch: (lib) => typeof lib.watchLocks === 'function',
+  // the preload (node --import <dist>/register.js) runs on this build only: a baseline's dist may have none
+  register: () => false,
+  otel: () => false,
 };
 
 /** Whether the build `lib` has everything `setting` sets (an older build, for --baseline). */
@@ -87,7 +95,8 @@ export const SCENARIOS = {
 /** A service process with `setting`, listening; `ask` sends a message and resolves to its answer. */
 async function startService(dist, scenario, setting, node) {
   const env = { ...process.env, SERVICE: JSON.stringify({ dist, scenario, lock: setting.lock ?? 'mutexprof', style: setting.style ?? 'withLock', setup: setting.setup ?? {} }) };
-  const child = fork(server, [], { env, execPath: node, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const execArgv = [...process.execArgv, ...(setting.setup?.register ? ['--import', pathToFileURL(`${dist}/register.js`).href] : [])];
+  const child = fork(server, [], { env, execPath: node, execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const [{ port, switchable }] = await once(child, 'message');
   return {
     url: `http://127.0.0.1:${port}/items/1`,

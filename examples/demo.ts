@@ -9,9 +9,11 @@
 // - POST /admin/stall?ms=3000 holds the settings' write lock that long: the stall watchdog reports it.
 //
 // Served: /debug/pprof/ (profiles for go tool pprof, and flame graphs at /debug/pprof/ui/), /metrics (Prometheus),
-// /locks (queryLocks() as JSON). With PYROSCOPE_URL set, profiles are also pushed to Pyroscope every 15 s.
-import express from 'express';
-import { createServer } from 'node:http';
+// /locks (queryLocks() as JSON), /traces (the last traces that waited for a lock, as OTLP JSON). The demo has no labels in
+// its code: OpenTelemetry (examples/tracing.ts, with mutexprof/opentelemetry) labels every sampled event with its
+// request's endpoint (trace_endpoint). With PYROSCOPE_URL set, profiles are also pushed to Pyroscope every 15 s.
+import type Express from 'express';
+import { createRequire } from 'node:module';
 import { appendFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -32,8 +34,14 @@ import {
   collectLockMetrics,
   startProfilePush,
   pprofRouter,
-  type LockOptions,
 } from 'mutexprof';
+import { startTracing } from './tracing.js';
+
+// tracing first: http and express are loaded after it (below), so that OpenTelemetry's instrumentations patch them
+const tracing = startTracing();
+const require = createRequire(import.meta.url);
+const express = require('express') as typeof Express;
+const { createServer } = require('node:http') as typeof import('node:http');
 
 const PORT = Number(process.env.PORT ?? 6060);
 const HOST = process.env.HOST ?? '127.0.0.1';
@@ -70,8 +78,8 @@ function burn(ms: number): void {
 
 /** Three database connections; a query holds one for its round trip. */
 const db = new Semaphore(3, { name: 'db-pool' });
-async function query(ms: number, labels: LockOptions['labels']): Promise<void> {
-  using _ = await db.acquire({ labels });
+async function query(ms: number): Promise<void> {
+  using _ = await db.acquire();
   await sleep(ms);
 }
 
@@ -79,17 +87,17 @@ class UserCache {
   readonly #refill = new KeyedMutex({ name: 'user-cache' });
   #users = new Map<string, { id: string; name: string; loadedAt: number }>();
 
-  async get(id: string, labels: LockOptions['labels']): Promise<{ id: string; name: string }> {
+  async get(id: string): Promise<{ id: string; name: string }> {
     const hit = this.#users.get(id);
     if (hit && Date.now() - hit.loadedAt < 250) return hit;
-    using _ = await this.#refill.lock(id, { labels }); // one refill per user; the others wait for it
+    using _ = await this.#refill.lock(id); // one refill per user; the others wait for it
     const again = this.#users.get(id); // somebody may have refilled it while we waited
     if (again && Date.now() - again.loadedAt < 250) return again;
-    return await this.#load(id, labels); // await: `using` releases when the function returns
+    return await this.#load(id); // await: `using` releases when the function returns
   }
 
-  async #load(id: string, labels: LockOptions['labels']): Promise<{ id: string; name: string }> {
-    await query(4, labels); // the database round trip, holding the user's lock
+  async #load(id: string): Promise<{ id: string; name: string }> {
+    await query(4); // the database round trip, holding the user's lock
     const user = { id, name: `user-${id}`, loadedAt: Date.now() };
     this.#users.set(id, user);
     return user;
@@ -100,19 +108,16 @@ class SettingsStore {
   readonly #rw = new RWMutex({ name: 'settings' });
   #settings: Record<string, string> = { theme: 'dark' };
 
-  async read(labels: LockOptions['labels']): Promise<Record<string, string>> {
+  async read(): Promise<Record<string, string>> {
     // `return await`: a caller that returns the lock's promise un-awaited drops out of every stack
-    return await this.#rw.withRLock(
-      async () => {
-        await null; // e.g. a lazy decode
-        return { ...this.#settings };
-      },
-      { labels },
-    );
+    return await this.#rw.withRLock(async () => {
+      await null; // e.g. a lazy decode
+      return { ...this.#settings };
+    });
   }
 
-  async reload(labels: LockOptions['labels'], holdMs = 15): Promise<void> {
-    await this.#rw.lock({ labels });
+  async reload(holdMs = 15): Promise<void> {
+    await this.#rw.lock();
     try {
       burn(2);
       await sleep(holdMs); // fetch the new settings, holding the write lock
@@ -128,22 +133,22 @@ class EventQueue {
   #pending: string[] = [];
   constructor(private readonly file: string) {}
 
-  async push(event: string, labels: LockOptions['labels']): Promise<void> {
+  async push(event: string): Promise<void> {
     this.#pending.push(event);
-    if (this.#pending.length >= 20) await this.flush(labels);
+    if (this.#pending.length >= 20) await this.flush();
   }
 
-  async flush(labels: LockOptions['labels']): Promise<void> {
+  async flush(): Promise<void> {
     // a named function reads better in a profile than V8's inferred name for an inline arrow
     const writeBatch = async (): Promise<void> => {
       const batch = this.#pending;
       this.#pending = [];
       if (batch.length === 0) return;
       burn(1);
-      await query(1, labels); // record the batch
+      await query(1); // record the batch
       await appendFile(this.file, batch.join('\n') + '\n'); // real I/O, in order, one flush at a time
     };
-    await this.#mu.withLock(writeBatch, { labels });
+    await this.#mu.withLock(writeBatch);
   }
 }
 
@@ -152,12 +157,9 @@ const users = new UserCache();
 const settings = new SettingsStore();
 const events = new EventQueue(join(dir, 'events.log'));
 
-// Each route labels its lock calls with its path (the `labels` lock option: no AsyncLocalStorage on the way).
-type Labels = LockOptions['labels'];
-function route(path: string, fn: (req: express.Request, labels: Labels) => Promise<unknown>): express.RequestHandler {
-  const labels = { route: path };
+function route(fn: (req: Express.Request) => Promise<unknown>): Express.RequestHandler {
   return (req, res, next) => {
-    fn(req, labels).then((body) => res.json(body), next);
+    fn(req).then((body) => res.json(body), next);
   };
 }
 
@@ -167,27 +169,28 @@ app.get('/metrics', (_req, res, next) => {
   metrics.metrics().then((text) => res.type(metrics.contentType).send(text), next);
 });
 app.get('/locks', (_req, res) => void res.json(queryLocks()));
-async function getUser(req: express.Request, labels: Labels): Promise<unknown> {
-  return { user: await users.get(String(req.params.id), labels), settings: await settings.read(labels) };
+app.get('/traces', (req, res) => void res.type('application/json').send(tracing.traces(Number(req.query.n ?? 3))));
+async function getUser(req: Express.Request): Promise<unknown> {
+  return { user: await users.get(String(req.params.id)), settings: await settings.read() };
 }
-async function postEvent(_req: express.Request, labels: Labels): Promise<unknown> {
-  await settings.read(labels);
-  await events.push(`event ${Date.now()}`, labels);
+async function postEvent(): Promise<unknown> {
+  await settings.read();
+  await events.push(`event ${Date.now()}`);
   return { ok: true };
 }
-async function reloadSettings(_req: express.Request, labels: Labels): Promise<unknown> {
-  await settings.reload(labels);
+async function reloadSettings(): Promise<unknown> {
+  await settings.reload();
   return { reloaded: true };
 }
-async function stall(req: express.Request, labels: Labels): Promise<unknown> {
+async function stall(req: Express.Request): Promise<unknown> {
   const ms = Math.max(0, Math.min(Number(req.query.ms ?? 3000) || 3000, 60_000)); // 0…60 s
-  await settings.reload(labels, ms);
+  await settings.reload(ms);
   return { stalledMs: ms };
 }
-app.get('/users/:id', route('/users/:id', getUser));
-app.post('/events', route('/events', postEvent));
-app.post('/admin/reload', route('/admin/reload', reloadSettings));
-app.post('/admin/stall', route('/admin/stall', stall));
+app.get('/users/:id', route(getUser));
+app.post('/events', route(postEvent));
+app.post('/admin/reload', route(reloadSettings));
+app.post('/admin/stall', route(stall));
 
 const server = createServer(app);
 server.on('error', (err: NodeJS.ErrnoException) => {
@@ -209,7 +212,9 @@ Next, with Go's pprof (apt-get install golang-go):
   go tool pprof -http=127.0.0.1:8080 ${base}/debug/pprof/mutex   # Go's web UI, on loopback
   go tool pprof -top -tagfocus lock=user-cache ${base}/debug/pprof/mutex
   go tool pprof -traces -seconds 5 ${base}/debug/pprof/mutex   # the next 5 seconds only
-  go tool pprof -top ${base}/debug/pprof/block             # who waited (waiters' view)`);
+  go tool pprof -top ${base}/debug/pprof/block             # who waited (waiters' view)
+  go tool pprof -tags ${base}/debug/pprof/mutex            # split by endpoint (trace_endpoint), from OpenTelemetry
+Traces that waited for a lock (OTLP JSON): ${base}/traces`);
   void load(base);
 });
 

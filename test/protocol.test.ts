@@ -1,4 +1,4 @@
-// Copies of mutexprof share one profiler through slots on globalThis (src/shared/state.ts), and agree on what a slot
+// Copies of mutexprof share one profiler through the slots of one registry (src/shared/state.ts), and agree on what a slot
 // holds by PROTOCOL. A change to a slot's shape without a bump would let two copies misread each other's state: this
 // test records each protocol's shapes (test/fixtures/protocol-shapes.json) and fails when the shapes under the current
 // PROTOCOL differ from the recorded ones. After a bump, record the new shapes:

@@ -117,7 +117,7 @@ export class Core extends Lock {
     this._queue = [];
     this._qhead = 0;
     for (const task of queue) {
-      this._dequeue(task.waiter, -1); // it waited, and now leaves without a release
+      this._leave(task.waiter, this.cancelError); // it waited, and now leaves without a grant
       task.reject(this.cancelError);
     }
   }
@@ -213,9 +213,9 @@ export class Core extends Lock {
   }
 }
 
-export const LEAF_MUTEX_ACQUIRE = 'Mutex.acquire';
-export const LEAF_MUTEX_RELEASE = 'Mutex.release';
-export const LEAF_SEMAPHORE_ACQUIRE = 'Semaphore.acquire';
-export const LEAF_SEMAPHORE_RELEASE = 'Semaphore.release';
+export const LEAF_MUTEX_ACQUIRE = 'Mutex.acquire@async-mutex';
+export const LEAF_MUTEX_RELEASE = 'Mutex.release@async-mutex';
+export const LEAF_SEMAPHORE_ACQUIRE = 'Semaphore.acquire@async-mutex';
+export const LEAF_SEMAPHORE_RELEASE = 'Semaphore.release@async-mutex';
 const releaseMethod = Core.prototype.release;
 const setValueMethod = Core.prototype.setValue;

@@ -6,7 +6,7 @@
 // worker is one sample in every merged snapshot, whichever process or order the parts came from.
 
 import { frameOf, type Frame } from '../profile/frames.js';
-import { Slicer } from '../profile/slice.js';
+import { atOnce, sliced, type Steps } from '../profile/slice.js';
 import type { ProfileSample, ProfileSnapshot } from '../pprof/registry.js';
 
 type Labels = Array<[string, string]>;
@@ -38,26 +38,32 @@ export const PIECE = 1000;
  * carries the comments; there is always at least one. Yields to the event loop every few milliseconds.
  */
 export async function* toWire(s: ProfileSnapshot, size = PIECE): AsyncGenerator<WireSnapshot> {
-  const slice = new Slicer();
-  for (let start = 0; start === 0 || start < s.samples.length; start += size) {
-    const frames: WireSnapshot['frames'] = [];
-    const index = new Map<Frame, number>();
-    const samples: WireSnapshot['samples'] = [];
-    for (const sample of s.samples.slice(start, start + size)) {
-      const pause = slice.tick();
-      if (pause !== null) await pause;
-      const ids = sample.frames.map((f) => {
-        let i = index.get(f);
-        if (i === undefined) {
-          index.set(f, (i = frames.length));
-          frames.push([f.name, f.file, f.line, f.column, f.startLine]);
-        }
-        return i;
-      });
-      samples.push([ids, sample.labels.map(([k, v]) => [k, v]), [...sample.values]]);
-    }
-    yield { name: s.name, timeNanos: String(s.timeNanos), durationNanos: s.durationNanos, comments: start === 0 ? [...s.comments] : [], frames, samples };
+  for (let start = 0; start === 0 || start < s.samples.length; start += size) yield await sliced(pieceSteps(s, start, size));
+}
+
+/** `s` as one WireSnapshot, at once: for a process's exit, where nothing may wait. */
+export function wireNow(s: ProfileSnapshot): WireSnapshot {
+  return atOnce(pieceSteps(s, 0, Infinity));
+}
+
+/** The piece of `s` from sample `start`, of at most `size` samples. */
+function* pieceSteps(s: ProfileSnapshot, start: number, size: number): Steps<WireSnapshot> {
+  const frames: WireSnapshot['frames'] = [];
+  const index = new Map<Frame, number>();
+  const samples: WireSnapshot['samples'] = [];
+  for (const sample of s.samples.slice(start, start + size)) {
+    yield;
+    const ids = sample.frames.map((f) => {
+      let i = index.get(f);
+      if (i === undefined) {
+        index.set(f, (i = frames.length));
+        frames.push([f.name, f.file, f.line, f.column, f.startLine]);
+      }
+      return i;
+    });
+    samples.push([ids, sample.labels.map(([k, v]) => [k, v]), [...sample.values]]);
   }
+  return { name: s.name, timeNanos: String(s.timeNanos), durationNanos: s.durationNanos, comments: start === 0 ? [...s.comments] : [], frames, samples };
 }
 
 /** Who a part is, for the comments: "worker 2 (pid 123)", "thread 4 (pid 123)", "pid 123". */
@@ -74,12 +80,20 @@ export function originName(origin: Labels): string {
  * the same content added up, largest last value first. `comments` come first, then each part's own, prefixed by
  * its origin. The snapshot's time is the earliest part's; its duration the longest part's (the window of a delta).
  */
-export async function mergeParts(name: string, parts: readonly WirePart[], comments: readonly string[]): Promise<ProfileSnapshot> {
+export function mergeParts(name: string, parts: readonly WirePart[], comments: readonly string[]): Promise<ProfileSnapshot> {
+  return sliced(mergeSteps(name, parts, comments));
+}
+
+/** mergeParts() at once: for a process's exit, where nothing may wait. */
+export function mergePartsNow(name: string, parts: readonly WirePart[], comments: readonly string[]): ProfileSnapshot {
+  return atOnce(mergeSteps(name, parts, comments));
+}
+
+function* mergeSteps(name: string, parts: readonly WirePart[], comments: readonly string[]): Steps<ProfileSnapshot> {
   const by = new Map<string, { key: string; frames: Frame[]; labels: Labels; values: number[] }>();
   const notes = [...comments];
   let time: bigint | null = null;
   let duration = 0;
-  const slice = new Slicer();
   for (const { origin, snapshot: w } of parts) {
     if (w.name !== name) throw new TypeError(`mutexprof: a part of profile ${w.name} in a merge of ${name}`);
     const t = BigInt(w.timeNanos);
@@ -88,8 +102,7 @@ export async function mergeParts(name: string, parts: readonly WirePart[], comme
     for (const c of w.comments) notes.push(`${originName(origin)}: ${c}`);
     const frames = w.frames.map(([fn, file, line, column, startLine]) => frameOf(fn, file, line, column, startLine));
     for (const [ids, labels, values] of w.samples) {
-      const pause = slice.tick();
-      if (pause !== null) await pause;
+      yield;
       const stack = ids.map((i) => frames[i]);
       const all: Labels = [...labels, ...origin];
       const key = `${stack.map((f) => f.id).join(',')}|${all.map(([k, v]) => `${k}=${v}`).join('\0')}`;

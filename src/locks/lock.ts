@@ -138,18 +138,24 @@ export abstract class Lock extends WaitQueue {
     this._unlink(w);
     if (w.times === null) return at;
     if (at < 0) {
-      hooks.waitEnded(this, w, false, 0);
+      hooks.waitEnded(this, w, false, 0, false, undefined);
       return -1;
     }
-    return hooks.waitEnded(this, w, true, at);
+    return hooks.waitEnded(this, w, true, at, false, undefined);
+  }
+
+  /** @internal Removes w from the queue: it gave up waiting (`reason`), granted nothing. */
+  _leave(w: Waiter, reason: unknown): void {
+    this._unlink(w);
+    if (w.times !== null) hooks.waitEnded(this, w, false, 0, true, reason);
   }
 
   /** @internal */
   _abort(w: Waiter, l: AbortLink): void {
-    this._unlink(w);
-    if (w.times !== null) hooks.waitEnded(this, w, false, 0);
+    const reason: unknown = l.list.signal.reason;
+    this._leave(w, reason);
     if (w.acq !== null) hooks.gaveUp(w.acq);
-    l.reject(l.list.signal.reason);
+    l.reject(reason);
     this._afterAbort(w);
   }
 

@@ -15,7 +15,7 @@
 //     while acquisitions are not observed carries a labels option only: one taken at once is not told its grant.)
 //   - A lock whose queue was empty calls `firstWaiter` for its new waiter. A wait that queues while
 //     `observing.waits` is set calls `waitStarted`, which may follow it (sets its `times`, counts it in its lock's
-//     `followed`). A followed wait's leaving calls `waitEnded`, once, granted or not.
+//     `followed`). A followed wait's leaving calls `waitEnded`, once, granted or given up (and why).
 //   - A release is a release event when followed waits are queued and the lock's rule says it ends their waiting
 //     (Mutex and RWMutex: every release does; a Semaphore's, one that grants), or when waiting is carried
 //     (`carried`) and no followed wait is left queued. It calls `releaseEvent` before it grants anyone, and passes
@@ -139,8 +139,11 @@ export interface LockHooks {
    * library frames that may follow `skip`. Returns the event's time, or 0 if not read.
    */
   releaseEvent(lock: LockView, leaf: string, skip: Method, releaser: Acquisition | null, side: 'read' | 'write' | null, spare: number): number;
-  /** Followed `w` left its queue: granted by a release event at `at` (0: not read yet), or not (`byEvent` false). Returns the event's time. */
-  waitEnded(lock: LockView, w: WaiterView, byEvent: boolean, at: number): number;
+  /**
+   * Followed `w` left its queue: by a release event at `at` (0: not read yet), or without one (`byEvent` false);
+   * granted, or given up (`aborted`: its signal aborted with `reason`, or the drop-in's cancel()). Returns the event's time.
+   */
+  waitEnded(lock: LockView, w: WaiterView, byEvent: boolean, at: number, aborted: boolean, reason: unknown): number;
   /** A scope for withLock's function (when `observing.scopes`). */
   openScope(): Scope;
   /** Runs `fn` as `scope`'s flow. */
@@ -189,7 +192,11 @@ export const hooks: LockHooks = {
   endScope: noop,
 };
 
-/** The leaves: the frame each public lock method is named by in stacks, and the method (its source position). */
+/**
+ * The leaves: the frame each public lock method is named by in stacks, and the method (its source position). A
+ * leaf's key is its frame's name ('Mutex.unlock'), followed by '@' and a qualifier where two APIs share a method
+ * name ('Semaphore.release@async-mutex'): each keeps its own source position.
+ */
 export const leaves = shared('leaves', () => new Map<string, Method>());
 
 /** Declares `name` ('Mutex.unlock') the leaf of samples taken in `method`. */

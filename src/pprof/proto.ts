@@ -3,10 +3,10 @@
 // zlib's thread pool.
 
 import { promisify } from 'node:util';
-import { gzip as gzipCb, constants as zlibConstants } from 'node:zlib';
+import { gzip as gzipCb, gzipSync, constants as zlibConstants } from 'node:zlib';
 import { performance } from 'node:perf_hooks';
 import { Function as PFunction, Label, Line, Location, Mapping, Profile, Sample, StringTable, ValueType, emptyTableToken } from 'pprof-format';
-import { Slicer } from '../profile/slice.js';
+import { atOnce, sliced, type Steps } from '../profile/slice.js';
 import type { Frame } from '../profile/stack.js';
 import type { ProfileSnapshot, SampleType } from './registry.js';
 
@@ -26,7 +26,11 @@ const yieldToLoop = (): Promise<void> => new Promise((r) => setImmediate(r));
  * Builds the pprof Profile of a snapshot. The first sample type is also the period type (as Go's
  * contention profiles: `contentions`/count, period 1).
  */
-export async function buildProfile(s: ProfileSnapshot, sampleTypes: readonly SampleType[]): Promise<Profile> {
+export function buildProfile(s: ProfileSnapshot, sampleTypes: readonly SampleType[]): Promise<Profile> {
+  return sliced(profileSteps(s, sampleTypes));
+}
+
+function* profileSteps(s: ProfileSnapshot, sampleTypes: readonly SampleType[]): Steps<Profile> {
   const st = new StringTable();
   const types = sampleTypes.map((t) => new ValueType({ type: st.dedup(t.type), unit: st.dedup(t.unit) }));
   const functions: PFunction[] = [];
@@ -54,10 +58,8 @@ export async function buildProfile(s: ProfileSnapshot, sampleTypes: readonly Sam
     return id;
   };
 
-  const slice = new Slicer();
   for (let i = 0; i < s.samples.length; i++) {
-    const pause = slice.tick();
-    if (pause !== null) await pause;
+    yield;
     const e = s.samples[i];
     const label = e.labels.map(([k, v]) => new Label({ key: st.dedup(k), str: st.dedup(v) }));
     samples.push(new Sample({ locationId: e.frames.map(locationOf), value: e.values.map((v) => Math.round(v)), label }));
@@ -121,6 +123,11 @@ export async function encodeProfile(profile: Profile): Promise<Buffer> {
   });
   parts.push(rest.encode());
   return gzip(Buffer.concat(parts), { level: zlibConstants.Z_BEST_SPEED });
+}
+
+/** A snapshot as gzipped pprof, built and encoded at once: for a process's exit, where nothing may wait. */
+export function encodeSnapshotNow(s: ProfileSnapshot, sampleTypes: readonly SampleType[]): Buffer {
+  return gzipSync(atOnce(profileSteps(s, sampleTypes)).encode(), { level: zlibConstants.Z_BEST_SPEED });
 }
 
 /** A snapshot as gzipped pprof. */

@@ -5,7 +5,8 @@
 import { recorders, settle } from '../profile/drain.js';
 import type { Mark, Recorder, RecorderStats, Values } from '../profile/recorder.js';
 import { sampling, type Draw } from '../profile/sampling.js';
-import { Slicer, sortByKeyDescending } from '../profile/slice.js';
+import { atOnce, sliced, sortByKeyDescending, type Steps } from '../profile/slice.js';
+import { drainAll } from '../profile/drain.js';
 import { epochNanos } from './proto.js';
 import { registerProfile, type ProfileSample, type ProfileSnapshot, type SampleType, type Window } from './registry.js';
 
@@ -48,9 +49,8 @@ function sampleOf(r: Recorder, i: number, count: number, delay: number): Profile
   return { key: 'i' + i, frames: e.frames, labels, values: [Math.round(count), Math.round(delay)] };
 }
 
-/** Samples with a non-zero value in `v` (minus `base`), largest delay first, built in slices. */
-async function samplesOf(r: Recorder, v: Values, base?: Values): Promise<ProfileSample[]> {
-  const slice = new Slicer();
+/** Samples with a non-zero value in `v` (minus `base`), largest delay first. */
+function* samplesOf(r: Recorder, v: Values, base?: Values): Steps<ProfileSample[]> {
   const n = v.count.length;
   const count = new Float64Array(n);
   const delay = new Float64Array(n);
@@ -60,16 +60,14 @@ async function samplesOf(r: Recorder, v: Values, base?: Values): Promise<Profile
     count[i] = v.count[i] - (base?.count[i] ?? 0);
     delay[i] = v.delay[i] - (base?.delay[i] ?? 0);
     if (Math.round(count[i]) !== 0 || Math.round(delay[i]) !== 0) kept[m++] = i;
-    const p = slice.tick();
-    if (p !== null) await p;
+    yield;
   }
-  const order = await sortByKeyDescending(kept.subarray(0, m), delay, slice);
+  const order = yield* sortByKeyDescending(kept.subarray(0, m), delay);
   const samples: ProfileSample[] = new Array(m);
   for (let k = 0; k < m; k++) {
     const i = order[k];
     samples[k] = sampleOf(r, i, count[i], delay[i]);
-    const p = slice.tick();
-    if (p !== null) await p;
+    yield;
   }
   return samples;
 }
@@ -89,7 +87,7 @@ function windowFrom(r: Recorder, d: Draw, off: () => string | null, name: string
       await settle(r, end);
       const before = await r.valuesAt(start);
       const after = await r.valuesAt(end);
-      const snapshot = { name, timeNanos: timeStart, durationNanos: Number(t1 - t0), samples: await samplesOf(r, after, before), comments: notesOf(r, d, off) };
+      const snapshot = { name, timeNanos: timeStart, durationNanos: Number(t1 - t0), samples: await sliced(samplesOf(r, after, before)), comments: notesOf(r, d, off) };
       // the next window starts where this one ends: nothing between them is lost or counted twice
       return { snapshot, next: reopen ? windowFrom(r, d, off, name, end, t1, timeEnd) : null };
     } catch (e) {
@@ -111,6 +109,7 @@ function windowFrom(r: Recorder, d: Draw, off: () => string | null, name: string
 }
 
 function register(name: string, description: string, header: string, r: Recorder, d: Draw, off: () => string | null, sampleTypes: readonly SampleType[] = CONTENTION): void {
+  notesByName.set(name, () => notesOf(r, d, off));
   registerProfile({
     name,
     description,
@@ -123,7 +122,7 @@ function register(name: string, description: string, header: string, r: Recorder
       try {
         await settle(r, m);
         const v = await r.valuesAt(m);
-        return { name, timeNanos: epochNanos(), durationNanos: 0, samples: await samplesOf(r, v), comments: notesOf(r, d, off) };
+        return { name, timeNanos: epochNanos(), durationNanos: 0, samples: await sliced(samplesOf(r, v)), comments: notesOf(r, d, off) };
       } finally {
         r.unmark(m);
       }
@@ -131,6 +130,24 @@ function register(name: string, description: string, header: string, r: Recorder
     window: () => windowFrom(r, d, off, name, r.mark(), process.hrtime.bigint(), epochNanos()),
     note: () => notesOf(r, d, off).join(' '),
   });
+}
+
+const notesByName = new Map<string, () => string[]>();
+
+/**
+ * The profile `name` (mutex, block or hold) now, resolved and built at once: for a process's exit, where nothing may
+ * wait (a test run's profile files).
+ */
+export function snapshotNow(name: 'mutex' | 'block' | 'hold'): ProfileSnapshot {
+  drainAll();
+  const r = recorders[name];
+  const n = r.entries.length;
+  const v = { count: new Float64Array(n), delay: new Float64Array(n) };
+  r.entries.forEach((e, i) => {
+    v.count[i] = e.count;
+    v.delay[i] = e.delay;
+  });
+  return { name, timeNanos: epochNanos(), durationNanos: 0, samples: atOnce(samplesOf(r, v)), comments: notesByName.get(name)!() };
 }
 
 /** Registers the mutex, block and hold profiles (called once at load by src/index.ts). */

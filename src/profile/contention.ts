@@ -58,8 +58,8 @@ const UNSTAMPED: WaitTimes = { t: -1, end: 0, stamped: false };
 export interface WaitObserver {
   /** `w` started waiting for `lock` at `times.t` (ns): what it returns is given back to waitEnded. */
   started(lock: LockView, w: WaiterView, times: WaitTimes): unknown;
-  /** `w`'s wait ended at `times.end`, granted or not. */
-  ended(lock: LockView, w: WaiterView, times: WaitTimes, token: unknown): void;
+  /** `w`'s wait ended at `times.end`: granted, or given up (`aborted`, with the signal's `reason`). */
+  ended(lock: LockView, w: WaiterView, times: WaitTimes, token: unknown, aborted: boolean, reason: unknown): void;
 }
 
 /** The wait observers, one set per process (src/shared/state.ts), and what each returned per wait. */
@@ -124,7 +124,7 @@ export function releaseEvent(lock: LockView, leaf: string, skip: Method, release
 }
 
 /** The seam's waitEnded: followed `w` left, by the release event at `at` (0: time not read yet), or without one. */
-export function waitEnded(lock: LockView, w: WaiterView, byEvent: boolean, at: number): number {
+export function waitEnded(lock: LockView, w: WaiterView, byEvent: boolean, at: number, aborted: boolean, reason: unknown): number {
   const times = w.times as WaitTimes;
   const l = lock as { followed: number; carried: boolean };
   if (byEvent) {
@@ -134,7 +134,7 @@ export function waitEnded(lock: LockView, w: WaiterView, byEvent: boolean, at: n
   } else leftWithoutEvent(lock, times);
   if (times.stamped) {
     if (sampling.metrics) recordWait(lock, w.mode, times.end - times.t);
-    if (sampling.observers !== 0) tellEnded(lock, w, times);
+    if (sampling.observers !== 0) tellEnded(lock, w, times, aborted, reason);
   }
   return at;
 }
@@ -167,9 +167,9 @@ function tellStarted(lock: LockView, w: WaiterView, times: WaitTimes): void {
   observers.tokens.set(times, tokens);
 }
 
-function tellEnded(lock: LockView, w: WaiterView, times: WaitTimes): void {
+function tellEnded(lock: LockView, w: WaiterView, times: WaitTimes, aborted: boolean, reason: unknown): void {
   const tokens = observers.tokens.get(times);
   if (tokens === undefined) return;
   observers.tokens.delete(times);
-  for (const [o, token] of tokens) o.ended(lock, w, times, token);
+  for (const [o, token] of tokens) o.ended(lock, w, times, token, aborted, reason);
 }

@@ -94,8 +94,10 @@ export function leafFrame(name: string): Frame {
   const known = tables.leaves.get(name);
   if (known !== undefined) return known;
   const method = leaves.get(name);
-  const pos = method === undefined ? null : methodPosition(name, method);
-  const f = pos === null ? intern(`leaf:${name}`, name, '', 0, 0, 0) : intern(`leaf:${name}`, name, pos.file, pos.line, pos.column, pos.startLine);
+  const at = name.indexOf('@');
+  const shown = at < 0 ? name : name.slice(0, at);
+  const pos = method === undefined ? null : methodPosition(shown, method);
+  const f = pos === null ? intern(`leaf:${name}`, shown, '', 0, 0, 0) : intern(`leaf:${name}`, shown, pos.file, pos.line, pos.column, pos.startLine);
   tables.leaves.set(name, f);
   return f;
 }

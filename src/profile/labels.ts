@@ -74,13 +74,43 @@ function checkedLabelSet(labels: unknown, method: string): LabelSet {
   return set;
 }
 
-/** The labels of an event: the context's (withLabels), with an acquisition's own on top. */
+/** Where labels of an event may also come from: its context beyond withLabels (OpenTelemetry's trace endpoint). */
+export type LabelSource = () => ReadonlyArray<readonly [string, string]> | null;
+
+/** The label sources, one list per process (src/shared/state.ts): a source added through any copy labels every copy's events. */
+const sources = shared('labelSources', () => ({ list: [] as LabelSource[] }));
+
+/** Adds a label source, read for each sampled event (and record); returns a function that removes it. */
+export function addLabelSource(source: LabelSource): () => void {
+  sources.list.push(source);
+  return () => {
+    const i = sources.list.indexOf(source);
+    if (i >= 0) sources.list.splice(i, 1);
+  };
+}
+
+/**
+ * The labels of an event: the label sources' (a source's labels lose to withLabels'), the context's (withLabels),
+ * with an acquisition's own on top.
+ */
 export function eventLabels(own: LabelSet | null): LabelSet | null {
   const context = storage.getStore() ?? null;
+  if (sources.list.length !== 0) return withSources(context, own);
   if (own === null || context === null) return own ?? context;
   const merged = new Map<string, string>(context.pairs);
   for (const [k, v] of own.pairs) merged.set(k, v);
   return new Labels([...merged].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)));
+}
+
+function withSources(context: LabelSet | null, own: LabelSet | null): LabelSet | null {
+  const merged = new Map<string, string>();
+  for (const source of sources.list) {
+    const pairs = source();
+    if (pairs !== null) for (const [k, v] of pairs) if (!RESERVED.has(k)) merged.set(k, v);
+  }
+  if (context !== null) for (const [k, v] of context.pairs) merged.set(k, v);
+  if (own !== null) for (const [k, v] of own.pairs) merged.set(k, v);
+  return merged.size === 0 ? null : new Labels([...merged].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)));
 }
 
 /**

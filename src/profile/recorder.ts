@@ -59,6 +59,8 @@ export class Recorder {
   /** sequence number of the last event added, and of the last one applied */
   private seq = 0;
   private applied = 0;
+  /** called after each event added, when set (a test run writes its profiles shortly after its events) */
+  onEvent: (() => void) | null = null;
 
   /** `cap()`: the samples it keeps before attribution degrades; `onPending(n)`: n events wait now (the drain's cue). */
   constructor(
@@ -81,6 +83,7 @@ export class Recorder {
     if (this.size === PENDING) this.applyOldest();
     this.ring[(this.head + this.size++) % PENDING] = p;
     this.onPending(this.size);
+    if (this.onEvent !== null) this.onEvent();
   }
 
   private applyOldest(): void {

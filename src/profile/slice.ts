@@ -56,15 +56,40 @@ export class Slicer {
   }
 }
 
+/**
+ * A long task written as steps: it yields `undefined` between steps (every iteration of its loops), and returns
+ * its result. sliced() runs it in slices; atOnce() runs it to its end where nothing may wait (a process's exit).
+ */
+export type Steps<T> = Generator<void, T, void>;
+
+/** Runs `steps` to its end, giving the event loop back whenever a slice is used up. */
+export async function sliced<T>(steps: Steps<T>): Promise<T> {
+  const slice = new Slicer();
+  for (;;) {
+    const r = steps.next();
+    if (r.done === true) return r.value;
+    const p = slice.tick();
+    if (p !== null) await p;
+  }
+}
+
+/** Runs `steps` to its end at once. */
+export function atOnce<T>(steps: Steps<T>): T {
+  for (;;) {
+    const r = steps.next();
+    if (r.done === true) return r.value;
+  }
+}
+
 const RUN = 4096;
 
-/** The indices `idx` ordered by `key[i]`, largest first: sorted in runs, then merged, in slices. */
-export async function sortByKeyDescending(idx: Uint32Array, key: Float64Array, slice = new Slicer()): Promise<Uint32Array> {
+/** The indices `idx` ordered by `key[i]`, largest first: sorted in runs, then merged, step by step. */
+export function* sortByKeyDescending(idx: Uint32Array, key: Float64Array): Steps<Uint32Array> {
   const n = idx.length;
   const cmp = (x: number, y: number): number => key[y] - key[x];
   for (let lo = 0; lo < n; lo += RUN) {
     idx.subarray(lo, Math.min(lo + RUN, n)).sort(cmp);
-    await slice.check();
+    yield;
   }
   let a: Uint32Array = idx;
   let b: Uint32Array = new Uint32Array(n);
@@ -76,8 +101,7 @@ export async function sortByKeyDescending(idx: Uint32Array, key: Float64Array, s
       let j = mid;
       for (let k = lo; k < hi; k++) {
         b[k] = j >= hi || (i < mid && key[a[i]] >= key[a[j]]) ? a[i++] : a[j++];
-        const p = slice.tick();
-        if (p !== null) await p;
+        yield;
       }
     }
     [a, b] = [b, a];

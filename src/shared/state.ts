@@ -7,8 +7,15 @@
 // slot; the others find it. A rate set through one copy is seen by all, and the endpoint served by any copy
 // shows the locks of all.
 //
+// The registry hangs on a core module's exports object rather than on globalThis: that object is the one every realm
+// of the process shares. A test runner's sandbox (jest runs each test file in a vm context, with a globalThis of its
+// own) requires the same core modules, so the copies loaded in its sandboxes share the profiler of the process (and
+// a test run's profile files see their locks). globalThis names it too, for copies of older protocols to find.
+//
 // Copies agree on what a slot holds by PROTOCOL, bumped whenever a slot's shape changes. A copy whose protocol
 // differs from the registry's keeps a private registry (its locks are profiled apart) and says so once.
+
+import asyncHooks from 'node:async_hooks';
 
 declare const __MUTEXPROF_VERSION__: string | undefined;
 
@@ -26,13 +33,15 @@ interface Registry {
 }
 
 function registry(): Registry {
+  const anchor = asyncHooks as unknown as Record<symbol, Registry | undefined>;
   const g = globalThis as Record<symbol, Registry | undefined>;
-  const found = g[KEY];
-  if (found === undefined) return (g[KEY] = { protocol: PROTOCOL, version: VERSION, slots: new Map() });
-  if (found.protocol === PROTOCOL && found.slots instanceof Map) return found;
+  const found = anchor[KEY] ?? g[KEY];
+  if (found === undefined) return (anchor[KEY] = g[KEY] = { protocol: PROTOCOL, version: VERSION, slots: new Map() });
+  // (a Map of another realm is no instance of this realm's Map)
+  if (found.protocol === PROTOCOL && typeof found.slots?.get === 'function') return (anchor[KEY] = g[KEY] = found);
   // Copies of this protocol beside an incompatible first copy share a registry of their own.
   const own = Symbol.for(`mutexprof.protocol.${PROTOCOL}`);
-  const apart = g[own];
+  const apart = anchor[own];
   if (apart !== undefined) return apart;
   process.emitWarning(
     `mutexprof ${VERSION} (profile protocol ${PROTOCOL}) is loaded beside mutexprof ${String(found.version)} (protocol ${String(found.protocol)}), ` +
@@ -40,7 +49,7 @@ function registry(): Registry {
       'Install one compatible version (npm ls mutexprof).',
     { code: 'MUTEXPROF_INCOMPATIBLE_COPY' },
   );
-  return (g[own] = { protocol: PROTOCOL, version: VERSION, slots: new Map() });
+  return (anchor[own] = { protocol: PROTOCOL, version: VERSION, slots: new Map() });
 }
 
 const mine = registry();

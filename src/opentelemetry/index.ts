@@ -1,0 +1,187 @@
+// mutexprof/opentelemetry: lock waits in traces, and profiles labelled by endpoint with no labels in code.
+//
+//   registerInstrumentations({ instrumentations: [new HttpInstrumentation(), new MutexprofInstrumentation()] })
+//
+// An OpenTelemetry Instrumentation (the interface @opentelemetry/instrumentation's registerInstrumentations and the
+// SDKs' `instrumentations` lists take; nothing to patch: the locks tell their observers):
+//   - Waits in traces. A contended wait of a traced flow that lasts at least minWaitMs becomes a span of its trace,
+//     a child of the span active when lock() was called, from the wait's start to its grant (or its giving up), named
+//     after the lock. A span rather than a span event: trace UIs draw a span as a bar across the gap the wait left in
+//     the request, where an event is a dot with no duration. The span is made when the wait ends, with its start and
+//     end: none is ever left open (an abort, a deadlock, a process that exits while waiting make none or a whole one).
+//     Uncontended acquisitions, untraced flows and shorter waits add nothing to any trace.
+//   - Profiles by endpoint. Sampled events of the mutex, block and hold profiles carry `trace_endpoint`: the local
+//     root span's route (`GET /orders/:id`, from the HTTP instrumentation's request metadata, which routers such as
+//     express fill in), read only for sampled events. Optionally (spanIdLabel) `span_id`, the local root span's id, as
+//     Pyroscope's span profiles read it: one label value per request, so a profile holds a sample per request
+//     (maxEntries bounds it: the bounds drop it first, as any high-cardinality label).
+// `@opentelemetry/api` is an optional peer dependency: without it this entry point says so when the instrumentation
+// is made, and nothing else of mutexprof needs it.
+
+import { createRequire } from 'node:module';
+import { performance } from 'node:perf_hooks';
+import type { Attributes, Context, Span, Tracer, TracerProvider } from '@opentelemetry/api';
+import type { LockView, WaiterView } from '../locks/seam.js';
+import { observeWaits, type WaitTimes } from '../profile/contention.js';
+import { addLabelSource } from '../profile/labels.js';
+import { checkOptionsObject, describeValue } from '../shared/check.js';
+import { VERSION } from '../shared/state.js';
+import { start } from '../start.js';
+
+start();
+
+/** Options of MutexprofInstrumentation. */
+export interface MutexprofInstrumentationConfig {
+  /** Whether it is enabled when made (OpenTelemetry's convention). Default true. */
+  enabled?: boolean;
+  /** The shortest contended wait that becomes a span, in ms (0: every contended wait of a traced flow). Default 5. */
+  minWaitMs?: number;
+  /** Label sampled profile events with the local root span's route, `trace_endpoint`. Default true. */
+  endpointLabel?: boolean;
+  /** Label sampled profile events with the local root span's id, `span_id` (a value per request). Default false. */
+  spanIdLabel?: boolean;
+}
+
+type Api = typeof import('@opentelemetry/api');
+
+/** The HTTP instrumentation's request metadata in the context (@opentelemetry/core's RPC metadata, keyed by Symbol.for). */
+const RPC_METADATA = Symbol.for('OpenTelemetry SDK Context Key RPC_METADATA');
+
+interface RpcMetadata {
+  span?: Span;
+  route?: string;
+}
+
+function loadApi(): Api {
+  try {
+    return createRequire(import.meta.url)('@opentelemetry/api') as Api;
+  } catch {
+    throw new Error('mutexprof/opentelemetry: @opentelemetry/api is not installed (an optional peer dependency of mutexprof): npm install @opentelemetry/api');
+  }
+}
+
+function checkConfig(config: unknown): Required<MutexprofInstrumentationConfig> {
+  const c = checkOptionsObject<MutexprofInstrumentationConfig>('new MutexprofInstrumentation', config) ?? {};
+  const bool = (name: keyof MutexprofInstrumentationConfig, v: unknown, d: boolean): boolean => {
+    if (v === undefined) return d;
+    if (typeof v !== 'boolean') throw new TypeError(`mutexprof: MutexprofInstrumentation({ ${name} }): must be a boolean, got ${describeValue(v)}`);
+    return v;
+  };
+  const minWaitMs = c.minWaitMs ?? 5;
+  if (typeof minWaitMs !== 'number' || !(minWaitMs >= 0) || !Number.isFinite(minWaitMs)) {
+    throw new RangeError(`mutexprof: MutexprofInstrumentation({ minWaitMs }): must be a number of ms ≥ 0, got ${describeValue(minWaitMs)}`);
+  }
+  return { enabled: bool('enabled', c.enabled, true), minWaitMs, endpointLabel: bool('endpointLabel', c.endpointLabel, true), spanIdLabel: bool('spanIdLabel', c.spanIdLabel, false) };
+}
+
+/** What a followed wait of a traced flow keeps until it ends. */
+interface Pending {
+  readonly context: Context;
+  /** ms since the epoch */
+  readonly start: number;
+  readonly holder: Attributes;
+}
+
+/** Lock waits in traces, and profiles labelled by endpoint: an OpenTelemetry Instrumentation. */
+export class MutexprofInstrumentation {
+  readonly instrumentationName = 'mutexprof';
+  readonly instrumentationVersion: string = VERSION;
+  readonly #api: Api;
+  #config: Required<MutexprofInstrumentationConfig>;
+  #tracer: Tracer;
+  #stop: Array<() => void> = [];
+
+  constructor(config: MutexprofInstrumentationConfig = {}) {
+    this.#config = checkConfig(config);
+    this.#api = loadApi();
+    this.#tracer = this.#api.trace.getTracer(this.instrumentationName, this.instrumentationVersion);
+    if (this.#config.enabled) this.enable();
+  }
+
+  /** Starts following waits and labelling profiles (idempotent). */
+  enable(): void {
+    if (this.#stop.length > 0) return;
+    this.#config = { ...this.#config, enabled: true };
+    this.#stop.push(
+      observeWaits({ started: (lock, w) => this.#started(lock, w), ended: (lock, w, times, token, aborted, reason) => this.#ended(lock, w, times, token as Pending | null, aborted, reason) }),
+    );
+    if (this.#config.endpointLabel || this.#config.spanIdLabel) this.#stop.push(addLabelSource(() => this.#labels()));
+  }
+
+  /** Stops both (idempotent). */
+  disable(): void {
+    for (const stop of this.#stop.splice(0)) stop();
+    this.#config = { ...this.#config, enabled: false };
+  }
+
+  setTracerProvider(provider: TracerProvider): void {
+    this.#tracer = provider.getTracer(this.instrumentationName, this.instrumentationVersion);
+  }
+
+  /** No metrics of its own: lock metrics are mutexprof's collectLockMetrics(). */
+  setMeterProvider(): void {}
+
+  setConfig(config: MutexprofInstrumentationConfig = {}): void {
+    const next = checkConfig({ ...this.#config, ...config });
+    const running = this.#stop.length > 0;
+    this.disable();
+    this.#config = next;
+    if (running && next.enabled) this.enable();
+  }
+
+  getConfig(): MutexprofInstrumentationConfig {
+    return { ...this.#config };
+  }
+
+  /** A wait starts: kept if its flow is traced (the context active in lock() is the caller's). */
+  #started(lock: LockView, _w: WaiterView): Pending | null {
+    const context = this.#api.context.active();
+    const span = this.#api.trace.getSpan(context);
+    if (span === undefined || !span.isRecording()) return null;
+    return { context, start: performance.timeOrigin + performance.now(), holder: holderOf(lock) };
+  }
+
+  /** A wait ended: a span, if it lasted minWaitMs. */
+  #ended(lock: LockView, w: WaiterView, times: WaitTimes, p: Pending | null, aborted: boolean, reason: unknown): void {
+    if (p === null) return;
+    const ms = (times.end - times.t) / 1e6;
+    if (ms < this.#config.minWaitMs) return;
+    const deadlock = aborted && (reason as { code?: unknown } | null)?.code === 'ERR_MUTEXPROF_DEADLOCK';
+    const attributes: Attributes = {
+      'mutexprof.lock.name': lock.name,
+      'mutexprof.lock.kind': lock.kind,
+      'mutexprof.lock.mode': w.mode,
+      'mutexprof.wait.outcome': deadlock ? 'deadlock' : aborted ? 'aborted' : 'granted',
+      ...p.holder,
+    };
+    if (lock.permits !== undefined) attributes['mutexprof.lock.weight'] = w.weight;
+    const span = this.#tracer.startSpan(`lock wait ${lock.name === '' ? lock.kind : lock.name}`, { startTime: p.start, attributes }, p.context);
+    if (deadlock) span.setStatus({ code: this.#api.SpanStatusCode.ERROR, message: reason instanceof Error ? reason.message : 'deadlock' });
+    span.end(p.start + ms);
+  }
+
+  /** The labels of a sampled event: its local root span's route and id. */
+  #labels(): Array<readonly [string, string]> | null {
+    const meta = this.#api.context.active().getValue(RPC_METADATA) as RpcMetadata | undefined;
+    const root = meta?.span;
+    if (root === undefined) return null;
+    const out: Array<readonly [string, string]> = [];
+    if (this.#config.endpointLabel) {
+      const name = (root as unknown as { name?: unknown }).name;
+      const base = typeof name === 'string' ? name : '';
+      // the server span is named by its method until the response (then `GET /orders/:id`); a router sets the route
+      const endpoint = meta?.route ? `${base.split(' ')[0]} ${meta.route}` : base;
+      if (endpoint !== '') out.push(['trace_endpoint', endpoint]);
+    }
+    if (this.#config.spanIdLabel) out.push(['span_id', root.spanContext().spanId]);
+    return out;
+  }
+}
+
+/** The holder's labels, when its acquisition has a record (lock tracking, or a labels option). */
+function holderOf(lock: LockView): Attributes {
+  const labels = (lock.holder as { labels?: { pairs: ReadonlyArray<readonly [string, string]> } | null } | null)?.labels;
+  const out: Attributes = {};
+  if (labels) for (const [k, v] of labels.pairs) out[`mutexprof.holder.${k}`] = v;
+  return out;
+}

@@ -1,0 +1,126 @@
+// mutexprof/opentelemetry with the real SDK: a traced express service (test/fixtures/otel/service.cjs: Node SDK,
+// http and express instrumentations, an in-memory exporter) whose requests contend. Its lock-wait spans are checked
+// against the waits the block profile recorded; its profiles are split by endpoint with no labels in its code.
+import { describe, test, expect, beforeAll, afterAll } from 'vitest';
+import { fork, execFile, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { gunzipSync } from 'node:zlib';
+import { Profile } from 'pprof-format';
+import { Mutex, setMutexProfileFraction } from '../src/index.js';
+import { MutexprofInstrumentation } from '../src/opentelemetry/index.js';
+import { goBinary } from './helpers.js';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const go = goBinary();
+
+interface SpanJson {
+  name: string;
+  traceId: string;
+  spanId: string;
+  parentSpanId: string | null;
+  start: number;
+  end: number;
+  attributes: Record<string, string | number>;
+  status: number;
+}
+
+let child: ChildProcess;
+let base = '';
+beforeAll(async () => {
+  child = fork(join(root, 'test/fixtures/otel/service.cjs'), [], { cwd: root, stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env: { ...process.env, NODE_OPTIONS: '' } });
+  const { port } = await new Promise<{ port: number }>((r) => child.once('message', (m) => r(m as { port: number })));
+  base = `http://127.0.0.1:${port}`;
+});
+afterAll(() => void child.kill());
+
+const get = async (path: string): Promise<unknown> => (await fetch(base + path)).json();
+
+async function profile(name: string): Promise<Profile> {
+  return Profile.decode(gunzipSync(Buffer.from(await (await fetch(`${base}/debug/pprof/${name}`)).arrayBuffer())));
+}
+
+function labelsOf(p: Profile): Array<Map<string, string> & { value: number[] }> {
+  const str = (i: unknown): string => p.stringTable.strings[Number(i)];
+  return p.sample.map((s) => Object.assign(new Map(s.label.map((l) => [str(l.key), str(l.str)])), { value: s.value.map(Number) }));
+}
+
+describe('MutexprofInstrumentation with the OpenTelemetry SDK', () => {
+  test('a contended wait of a traced request is a span of its trace, as long as the wait the block profile recorded', async () => {
+    await Promise.all(Array.from({ length: 4 }, (_, i) => get(`/orders/${i}`)));
+    await Promise.all([get('/stock'), get('/stock'), get('/legacy'), get('/legacy')]);
+    const spans = (await get('/spans')) as SpanJson[];
+    const waits = spans.filter((s) => s.name.startsWith('lock wait'));
+    const byName = (n: string): SpanJson[] => waits.filter((s) => s.name === `lock wait ${n}`);
+    expect(byName('orders')).toHaveLength(3); // 4 requests at once: 3 wait
+    expect(byName('pool')).toHaveLength(1);
+    expect(byName('legacy')).toHaveLength(1); // the drop-in's locks too
+    for (const w of waits) {
+      // a child of a span of the same request (the express handler's, under the HTTP server span)
+      const parent = spans.find((s) => s.spanId === w.parentSpanId);
+      expect(parent, w.name).toBeDefined();
+      expect(parent!.traceId).toBe(w.traceId);
+      expect(w.attributes['mutexprof.wait.outcome']).toBe('granted');
+    }
+    expect(byName('orders')[0].attributes).toMatchObject({ 'mutexprof.lock.name': 'orders', 'mutexprof.lock.kind': 'Mutex', 'mutexprof.lock.mode': 'exclusive' });
+    expect(byName('pool')[0].attributes).toMatchObject({ 'mutexprof.lock.kind': 'Semaphore', 'mutexprof.lock.mode': 'shared', 'mutexprof.lock.weight': 1 });
+    // each span lasts its wait: their total is the block profile's (rate 1: every wait), to the microsecond per wait
+    const block = labelsOf(await profile('block'));
+    for (const lock of ['orders', 'pool', 'legacy']) {
+      const recorded = block.filter((s) => s.get('lock') === lock).reduce((n, s) => n + s.value[1], 0);
+      const traced = byName(lock).reduce((n, s) => n + (s.end - s.start), 0);
+      expect(Math.abs(traced - recorded), lock).toBeLessThanOrEqual(byName(lock).length * 2000);
+    }
+    // uncontended acquisitions add nothing: a lone request makes no wait span
+    const before = waits.length;
+    await get('/orders/lone');
+    expect(((await get('/spans')) as SpanJson[]).filter((s) => s.name.startsWith('lock wait'))).toHaveLength(before);
+  });
+
+  test('a wait that gives up is a span with its outcome', async () => {
+    const hold = get('/hold?ms=80');
+    await new Promise((r) => setTimeout(r, 10));
+    expect(await get('/give-up')).toEqual({ aborted: true });
+    await hold;
+    const aborted = ((await get('/spans')) as SpanJson[]).filter((s) => s.attributes['mutexprof.wait.outcome'] === 'aborted');
+    expect(aborted).toHaveLength(1);
+    expect(aborted[0].end - aborted[0].start).toBeGreaterThanOrEqual(15e6);
+  });
+
+  test('sampled events carry the request’s endpoint (trace_endpoint) with no labels in the code; go tool pprof -tags shows it', async () => {
+    const mutex = labelsOf(await profile('mutex'));
+    const endpoints = new Set(mutex.filter((s) => s.get('lock') === 'orders').map((s) => s.get('trace_endpoint')));
+    expect(endpoints.has('GET /orders/:id')).toBe(true);
+    const block = labelsOf(await profile('block'));
+    expect(new Set(block.filter((s) => s.get('lock') === 'pool').map((s) => s.get('trace_endpoint')))).toEqual(new Set(['GET /stock']));
+    if (go !== null) {
+      const { stdout } = await promisify(execFile)(go, ['tool', 'pprof', '-tags', `${base}/debug/pprof/mutex`], { env: { ...process.env, PPROF_TMPDIR: root + 'node_modules/.cache' } });
+      expect(stdout).toContain('trace_endpoint');
+      expect(stdout).toContain('GET /orders/:id');
+    }
+  });
+});
+
+describe('MutexprofInstrumentation on its own', () => {
+  test('bad options are a clear error', () => {
+    expect(() => new MutexprofInstrumentation({ minWaitMs: -1 })).toThrow(/minWaitMs/);
+    expect(() => new MutexprofInstrumentation({ endpointLabel: 'yes' as never })).toThrow(/endpointLabel/);
+    expect(() => new MutexprofInstrumentation(3 as never)).toThrow(/options must be an object/);
+  });
+
+  test('with no tracer provider registered, contention goes on as before; disable() stops it', async () => {
+    const i = new MutexprofInstrumentation({ minWaitMs: 0 });
+    expect(i.getConfig()).toMatchObject({ enabled: true, minWaitMs: 0, endpointLabel: true, spanIdLabel: false });
+    setMutexProfileFraction(1);
+    const mu = new Mutex({ name: 'untraced' });
+    await mu.lock();
+    const w = mu.lock();
+    mu.unlock();
+    (await w)[Symbol.dispose]();
+    i.disable();
+    i.disable();
+    setMutexProfileFraction(0);
+    expect(i.getConfig().enabled).toBe(false);
+  });
+});
