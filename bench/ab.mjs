@@ -6,6 +6,7 @@
 import { cpSync, existsSync, rmSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { compare, compileFor, markdown, table } from './harness.mjs';
+import { contended, uncontended } from './locks.mjs';
 
 const base = process.argv[2];
 const rounds = Number(process.argv.find((a) => /^\d+$/.test(a) && a !== base) ?? 15);
@@ -26,13 +27,6 @@ const B = await import(pathToFileURL(`${baseDist}/index.js`).href);
 const B2 = await import(pathToFileURL(`${again}/index.js`).href);
 const libs = { 'this build': A, [base]: B, [`${base} again (A/A)`]: B2 };
 const noop = () => {};
-const uncontended = (op) => `for (let i = 0; i < n; i++) { ${op} }`;
-const contended = (workers) => (op) => `
-  let left = n;
-  const worker = async () => { while (left-- > 0) { ${op} } };
-  const running = [];
-  for (let i = 0; i < ${workers}; i++) running.push(worker());
-  await Promise.all(running);`;
 function group(title, template, op, make, setup = () => {}, teardown = () => {}) {
   return [
     title,

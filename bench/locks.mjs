@@ -35,8 +35,9 @@ function scenario(impls, template) {
   return Object.fromEntries(Object.entries(impls).map(([name, [make, op]]) => [name, compileFor({ l: make(), noop }, template(op))]));
 }
 
-const uncontended = (op) => `for (let i = 0; i < n; i++) { ${op} }`;
-const contended = (workers) => (op) => `
+/** The loop body of a scenario: `op` n times in a row, or shared by `workers` async workers. */
+export const uncontended = (op) => `for (let i = 0; i < n; i++) { ${op} }`;
+export const contended = (workers) => (op) => `
   let left = n;
   const worker = async () => { while (left-- > 0) { ${op} } };
   const running = [];

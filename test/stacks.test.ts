@@ -15,6 +15,8 @@ import { EventEmitter } from 'node:events';
 import { Mutex, type Guard, setMutexProfileFraction, setBlockProfileRate, configureProfiler, lookup, pprofHandler, withLabels } from '../src/index.js';
 import { manualClock, ms, samples, names, goBinary, flush } from './helpers.js';
 import { drainAll } from '../src/profile/drain.js';
+import { leafFrame } from '../src/profile/frames.js';
+import { leaves } from '../src/locks/seam.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'mutexprof-stacks-'));
@@ -170,6 +172,22 @@ describe('leaf frames', () => {
     expect(p.stringTable.strings[Number(fn.filename)]).toBe(join(root, 'src/locks/mutex.ts'));
     expect(Number(fn.startLine)).toBeGreaterThan(0);
     expect(Number(p.location.find((l) => l.line[0].functionId === fn.id)!.line[0].line)).toBe(m.frames[0].line);
+  });
+
+  test('every declared leaf has its method’s source position, the drop-in’s apart from mutexprof’s own', async () => {
+    await import('../src/async-mutex/index.js'); // declares the drop-in's leaves (Semaphore.release@async-mutex, …)
+    const where = new Map<string, string>();
+    for (const name of leaves.keys()) {
+      const f = leafFrame(name);
+      expect(f.name, name).toBe(name.split('@')[0]);
+      expect(f.file, name).not.toBe('');
+      expect(f.line, name).toBeGreaterThan(0);
+      where.set(name, `${f.file}:${f.line}`);
+    }
+    expect([...where.keys()]).toEqual(expect.arrayContaining(['KeyedMutex.unlock', 'Semaphore.release', 'Semaphore.release@async-mutex']));
+    expect(where.get('Semaphore.release')).toMatch(/src\/locks\/semaphore\.ts:/);
+    expect(where.get('Semaphore.release@async-mutex')).toMatch(/src\/async-mutex\//);
+    expect(where.get('KeyedMutex.unlock')).toMatch(/src\/locks\/keyed\.ts:/);
   });
 
   const leafScript = (from: string): string => `

@@ -103,35 +103,45 @@ export function leafFrame(name: string): Frame {
 }
 
 /**
- * Where `method` starts in the source: call it once on a receiver that throws at the first touch (a Proxy, or
- * V8's own TypeError for a private field), and read the method's frame in that error's stack. Every leaf method
- * reads `this` before doing anything, so nothing else happens.
+ * Where `method` starts in the source: call it on a receiver that throws at the first touch (a Proxy, or V8's own
+ * TypeError for a private field), and read the method's frame in that error's stack: the outermost frame of its
+ * name (an override calling `super`'s method of the same name throws in the inner one). Every leaf method reads
+ * `this` before doing anything else, or checks its arguments first: without arguments a method that reports bad
+ * arguments by rejecting never touches `this`, so it is probed again with a key-like argument.
  */
 function methodPosition(name: string, method: (...args: never[]) => unknown): Position | null {
-  const fail = (): never => {
-    throw new Error('mutexprof: leaf probe');
-  };
-  const receiver = new Proxy({}, { get: fail, set: fail, has: fail, defineProperty: fail, deleteProperty: fail, getPrototypeOf: fail });
-  const limit = Error.stackTraceLimit;
-  let error: unknown = null;
-  Error.stackTraceLimit = 10;
-  try {
-    const r = (method as (this: unknown) => unknown).call(receiver);
-    // an async method rejects instead of throwing: keep that from going unhandled (its position stays unknown)
-    if (r instanceof Promise) r.catch(() => {});
-  } catch (e) {
-    error = e;
-  } finally {
-    Error.stackTraceLimit = limit;
-  }
-  if (!(error instanceof Error)) return null;
-  const short = name.slice(name.lastIndexOf('.') + 1);
-  const cs = callSites(error).find((c) => c.getFunctionName() === short);
+  const error = probe(method, []) ?? probe(method, ['mutexprof-probe']);
+  if (error === null) return null;
+  // the frame of the method itself: its own name, which may differ from the leaf's ('KeyedMutex.unlock' is KeyMutex._unlock)
+  const short = method.name !== '' ? method.name : name.slice(name.lastIndexOf('.') + 1);
+  const sites = callSites(error);
+  let cs: NodeJS.CallSite | undefined;
+  for (const c of sites) if (c.getFunctionName() === short) cs = c;
   if (cs === undefined) return null;
   // The line of the method's first statement: a compiler's source map places it exactly, where the start of a
   // method's header may map to the comment above it.
   const p = position(cs, cs.getFileName() ?? '');
   return { ...p, startLine: p.startLine > 0 && p.startLine <= p.line ? p.startLine : p.line };
+}
+
+/** Calls `method` with `args` on a receiver that throws when touched: the error it threw, or null. */
+function probe(method: (...args: never[]) => unknown, args: unknown[]): Error | null {
+  const fail = (): never => {
+    throw new Error('mutexprof: leaf probe');
+  };
+  const receiver = new Proxy({}, { get: fail, set: fail, has: fail, defineProperty: fail, deleteProperty: fail, getPrototypeOf: fail });
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 10;
+  try {
+    const r = (method as (this: unknown, ...a: unknown[]) => unknown).apply(receiver, args);
+    // an async method rejects instead of throwing: keep that from going unhandled
+    if (r instanceof Promise) r.catch(() => {});
+    return null;
+  } catch (e) {
+    return e instanceof Error ? e : null;
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
 }
 
 function sourceMapFor(file: string): SourceMap | null {
