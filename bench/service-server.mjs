@@ -29,7 +29,8 @@ const self = fileURLToPath(import.meta.url);
 const switchable = setup.labels !== 'withLabels' && setup.register !== true && setup.apart !== true;
 const require = createRequire(import.meta.url);
 // tracing: OpenTelemetry's Node SDK with the http instrumentation, in both modes (spans batched, then dropped, as an
-// exporter that ships them elsewhere would); `otel` (a minWaitMs): mutexprof/opentelemetry in 'on' only
+// exporter that ships them elsewhere would); `otel` (a minWaitMs): mutexprof/opentelemetry in 'on' only (`spanBudget`:
+// its maxSpansPerSecond, as a string: JSON has no Infinity)
 const instrumentation = setup.tracing ? await startTracing() : null;
 // loaded after the instrumentation: http is patched when it is required
 const http = require('node:http');
@@ -52,7 +53,7 @@ async function startTracing() {
   registerInstrumentations({ instrumentations: [new HttpInstrumentation()] });
   if (setup.otel === undefined) return null;
   const { MutexprofInstrumentation } = await import(pathToFileURL(resolve(cfg.dist, 'opentelemetry.js')).href);
-  const mp = new MutexprofInstrumentation({ enabled: false, minWaitMs: setup.otel });
+  const mp = new MutexprofInstrumentation({ enabled: false, minWaitMs: setup.otel, ...(setup.spanBudget === undefined ? {} : { maxSpansPerSecond: Number(setup.spanBudget) }) });
   mp.setTracerProvider(provider);
   return mp;
 }

@@ -48,6 +48,7 @@ export const SETTINGS = {
   'tracing alone (OpenTelemetry SDK and http instrumentation, A/A)': { setup: { tracing: true } },
   'tracing + mutexprof/opentelemetry, minWaitMs 5 (recommended)': { setup: { tracing: true, otel: 5 } },
   'tracing + mutexprof/opentelemetry, minWaitMs 0': { setup: { tracing: true, otel: 0 } },
+  'tracing + mutexprof/opentelemetry, minWaitMs 0, no span budget (a span per contended wait)': { setup: { tracing: true, otel: 0, spanBudget: 'Infinity' } },
 };
 
 /**
@@ -79,6 +80,7 @@ const NEEDS = {
   // the preload (node --import <dist>/register.js) runs on this build only: a baseline's dist may have none
   register: () => false,
   otel: () => false,
+  spanBudget: () => false,
 };
 
 /** Whether the build `lib` has everything `setting` sets (an older build, for --baseline). */

@@ -8,9 +8,12 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { gunzipSync } from 'node:zlib';
 import { Profile } from 'pprof-format';
-import { Mutex, setMutexProfileFraction } from '../src/index.js';
+import { context, trace } from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { Mutex, configureProfiler, setMutexProfileFraction } from '../src/index.js';
 import { MutexprofInstrumentation } from '../src/opentelemetry/index.js';
-import { goBinary } from './helpers.js';
+import { goBinary, manualClock, ms } from './helpers.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const go = goBinary();
@@ -107,6 +110,57 @@ describe('MutexprofInstrumentation on its own', () => {
     expect(() => new MutexprofInstrumentation({ minWaitMs: -1 })).toThrow(/minWaitMs/);
     expect(() => new MutexprofInstrumentation({ endpointLabel: 'yes' as never })).toThrow(/endpointLabel/);
     expect(() => new MutexprofInstrumentation(3 as never)).toThrow(/options must be an object/);
+    for (const bad of [0, 1.5, -1, NaN, '100'] as never[]) expect(() => new MutexprofInstrumentation({ maxSpansPerSecond: bad })).toThrow(/maxSpansPerSecond/);
+  });
+
+  test('at most maxSpansPerSecond spans a second: a full second doubles the threshold, quieter ones bring it back', async () => {
+    const clock = manualClock();
+    const { now } = configureProfiler({ now: clock.now });
+    const exporter = new InMemorySpanExporter();
+    const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
+    const contexts = new AsyncLocalStorageContextManager().enable();
+    context.setGlobalContextManager(contexts);
+    const i = new MutexprofInstrumentation({ minWaitMs: 5, maxSpansPerSecond: 4 });
+    i.setTracerProvider(provider);
+    const mu = new Mutex({ name: 'budget' });
+    const parent = provider.getTracer('test').startSpan('request');
+    /** A traced wait of `waitMs`, then `afterMs` more before the next. */
+    const wait = (waitMs: number, afterMs = 0): Promise<void> =>
+      context.with(trace.setSpan(context.active(), parent), async () => {
+        await mu.lock();
+        const w = mu.lock();
+        clock.advance(waitMs * ms);
+        mu.unlock();
+        await w;
+        mu.unlock();
+        clock.advance(afterMs * ms);
+      });
+    const spans = (): Array<{ name: string; threshold: unknown; ms: number }> =>
+      exporter.getFinishedSpans().map((s) => ({ name: s.name, threshold: s.attributes['mutexprof.wait.threshold_ms'], ms: s.duration[0] * 1e3 + s.duration[1] / 1e6 }));
+    try {
+      // second 1: 10 waits of 6 ms, 4 spans (the budget), the rest none
+      for (let k = 0; k < 10; k++) await wait(6, 10);
+      expect(spans()).toHaveLength(4);
+      expect(spans().every((s) => s.name === 'lock wait budget' && s.threshold === undefined)).toBe(true);
+      // second 2: the threshold is 10 ms; waits of 6 ms get none, of 12 ms get theirs, marked
+      clock.advance(1000 * ms);
+      exporter.reset();
+      await wait(6);
+      await wait(12);
+      expect(spans().map((s) => s.threshold)).toEqual([10]);
+      // a quiet second (under half the budget) halves it back to minWaitMs: a 6 ms wait has its span again, unmarked
+      clock.advance(1000 * ms);
+      exporter.reset();
+      await wait(6);
+      expect(spans()).toHaveLength(1);
+      expect(spans()[0].threshold).toBeUndefined();
+    } finally {
+      i.disable();
+      parent.end();
+      context.disable();
+      contexts.disable();
+      configureProfiler({ now });
+    }
   });
 
   test('with no tracer provider registered, contention goes on as before; disable() stops it', async () => {

@@ -10,6 +10,12 @@
 //     the request, where an event is a dot with no duration. The span is made when the wait ends, with its start and
 //     end: none is ever left open (an abort, a deadlock, a process that exits while waiting make none or a whole one).
 //     Uncontended acquisitions, untraced flows and shorter waits add nothing to any trace.
+//   - The span budget. A span costs what the SDK makes of it (~10 µs with a batch processor), and in a service whose
+//     every request waits that is a span per request: at most maxSpansPerSecond lock-wait spans are made a second
+//     (default 100). A second that reached the budget doubles the threshold for the next (from minWaitMs, or 1 ms
+//     from 0), a second under half of it halves it back, down to minWaitMs: the longest waits keep their spans, and
+//     each span made under a raised threshold says it (mutexprof.wait.threshold_ms). Decided from the waits' own
+//     clock (the profiler's, configureProfiler({ now })).
 //   - Profiles by endpoint. Sampled events of the mutex, block and hold profiles carry `trace_endpoint`: the local
 //     root span's route (`GET /orders/:id`, from the HTTP instrumentation's request metadata, which routers such as
 //     express fill in), read only for sampled events. Optionally (spanIdLabel) `span_id`, the local root span's id, as
@@ -40,6 +46,8 @@ export interface MutexprofInstrumentationConfig {
   endpointLabel?: boolean;
   /** Label sampled profile events with the local root span's id, `span_id` (a value per request). Default false. */
   spanIdLabel?: boolean;
+  /** At most this many lock-wait spans a second; beyond it the threshold rises (Infinity: no budget). Default 100. */
+  maxSpansPerSecond?: number;
 }
 
 type Api = typeof import('@opentelemetry/api');
@@ -71,7 +79,17 @@ function checkConfig(config: unknown): Required<MutexprofInstrumentationConfig> 
   if (typeof minWaitMs !== 'number' || !(minWaitMs >= 0) || !Number.isFinite(minWaitMs)) {
     throw new RangeError(`mutexprof: MutexprofInstrumentation({ minWaitMs }): must be a number of ms ≥ 0, got ${describeValue(minWaitMs)}`);
   }
-  return { enabled: bool('enabled', c.enabled, true), minWaitMs, endpointLabel: bool('endpointLabel', c.endpointLabel, true), spanIdLabel: bool('spanIdLabel', c.spanIdLabel, false) };
+  const maxSpansPerSecond = c.maxSpansPerSecond ?? 100;
+  if (typeof maxSpansPerSecond !== 'number' || !(maxSpansPerSecond >= 1) || (!Number.isSafeInteger(maxSpansPerSecond) && maxSpansPerSecond !== Infinity)) {
+    throw new RangeError(`mutexprof: MutexprofInstrumentation({ maxSpansPerSecond }): must be a whole number ≥ 1 or Infinity, got ${describeValue(maxSpansPerSecond)}`);
+  }
+  return {
+    enabled: bool('enabled', c.enabled, true),
+    minWaitMs,
+    endpointLabel: bool('endpointLabel', c.endpointLabel, true),
+    spanIdLabel: bool('spanIdLabel', c.spanIdLabel, false),
+    maxSpansPerSecond,
+  };
 }
 
 /** What a followed wait of a traced flow keeps until it ends. */
@@ -79,7 +97,17 @@ interface Pending {
   readonly context: Context;
   /** ms since the epoch */
   readonly start: number;
-  readonly holder: Attributes;
+  /** the holder's labels when the wait began */
+  readonly holder: LabelPairs | null;
+}
+
+type LabelPairs = ReadonlyArray<readonly [string, string]>;
+
+/** The span budget's state: spans made in the second that began at `since` (ns), and the threshold in force (ms). */
+interface Budget {
+  since: number;
+  made: number;
+  threshold: number;
 }
 
 /** Lock waits in traces, and profiles labelled by endpoint: an OpenTelemetry Instrumentation. */
@@ -90,6 +118,7 @@ export class MutexprofInstrumentation {
   #config: Required<MutexprofInstrumentationConfig>;
   #tracer: Tracer;
   #stop: Array<() => void> = [];
+  #budget: Budget = { since: 0, made: 0, threshold: 0 };
 
   constructor(config: MutexprofInstrumentationConfig = {}) {
     this.#config = checkConfig(config);
@@ -102,6 +131,7 @@ export class MutexprofInstrumentation {
   enable(): void {
     if (this.#stop.length > 0) return;
     this.#config = { ...this.#config, enabled: true };
+    this.#budget = { since: 0, made: 0, threshold: this.#config.minWaitMs };
     this.#stop.push(
       observeWaits({ started: (lock, w) => this.#started(lock, w), ended: (lock, w, times, token, aborted, reason) => this.#ended(lock, w, times, token as Pending | null, aborted, reason) }),
     );
@@ -138,26 +168,52 @@ export class MutexprofInstrumentation {
     const context = this.#api.context.active();
     const span = this.#api.trace.getSpan(context);
     if (span === undefined || !span.isRecording()) return null;
-    return { context, start: performance.timeOrigin + performance.now(), holder: holderOf(lock) };
+    const holder = (lock.holder as { labels?: { pairs: LabelPairs } | null } | null)?.labels?.pairs ?? null;
+    return { context, start: performance.timeOrigin + performance.now(), holder };
   }
 
   /** A wait ended: a span, if it lasted minWaitMs. */
   #ended(lock: LockView, w: WaiterView, times: WaitTimes, p: Pending | null, aborted: boolean, reason: unknown): void {
     if (p === null) return;
     const ms = (times.end - times.t) / 1e6;
-    if (ms < this.#config.minWaitMs) return;
+    if (ms < this.#config.minWaitMs || !this.#spend(ms, times.end)) return;
     const deadlock = aborted && (reason as { code?: unknown } | null)?.code === 'ERR_MUTEXPROF_DEADLOCK';
     const attributes: Attributes = {
       'mutexprof.lock.name': lock.name,
       'mutexprof.lock.kind': lock.kind,
       'mutexprof.lock.mode': w.mode,
       'mutexprof.wait.outcome': deadlock ? 'deadlock' : aborted ? 'aborted' : 'granted',
-      ...p.holder,
     };
+    if (p.holder !== null) for (const [k, v] of p.holder) attributes[`mutexprof.holder.${k}`] = v;
     if (lock.permits !== undefined) attributes['mutexprof.lock.weight'] = w.weight;
+    if (this.#budget.threshold > this.#config.minWaitMs) attributes['mutexprof.wait.threshold_ms'] = this.#budget.threshold;
     const span = this.#tracer.startSpan(`lock wait ${lock.name === '' ? lock.kind : lock.name}`, { startTime: p.start, attributes }, p.context);
     if (deadlock) span.setStatus({ code: this.#api.SpanStatusCode.ERROR, message: reason instanceof Error ? reason.message : 'deadlock' });
     span.end(p.start + ms);
+  }
+
+  /** Whether a wait of `ms` ending at `now` (ns) gets a span under the budget (see "The span budget" above). */
+  #spend(ms: number, now: number): boolean {
+    const b = this.#budget;
+    const max = this.#config.maxSpansPerSecond;
+    if (max === Infinity) return true;
+    const seconds = Math.floor((now - b.since) / 1e9);
+    if (seconds >= 1) {
+      // the second that ended reached the budget: double; under half of it, or seconds without a wait: halve (each)
+      const min = this.#config.minWaitMs;
+      let t = b.threshold;
+      if (b.made >= max && seconds === 1) t = Math.max(t * 2, 1, min);
+      else if (b.made < max / 2 || seconds > 1) {
+        t /= 2 ** Math.min(seconds, 64);
+        if (t < Math.max(min, 1)) t = min;
+      }
+      b.threshold = t;
+      b.since = now;
+      b.made = 0;
+    }
+    if (ms < b.threshold || b.made >= max) return false;
+    b.made++;
+    return true;
   }
 
   /** The labels of a sampled event: its local root span's route and id. */
@@ -176,12 +232,4 @@ export class MutexprofInstrumentation {
     if (this.#config.spanIdLabel) out.push(['span_id', root.spanContext().spanId]);
     return out;
   }
-}
-
-/** The holder's labels, when its acquisition has a record (lock tracking, or a labels option). */
-function holderOf(lock: LockView): Attributes {
-  const labels = (lock.holder as { labels?: { pairs: ReadonlyArray<readonly [string, string]> } | null } | null)?.labels;
-  const out: Attributes = {};
-  if (labels) for (const [k, v] of labels.pairs) out[`mutexprof.holder.${k}`] = v;
-  return out;
 }
