@@ -92,12 +92,9 @@ function checkConfig(config: unknown): Required<MutexprofInstrumentationConfig> 
   };
 }
 
-/** What a followed wait of a traced flow keeps until it ends. */
+/** What a followed wait of a traced flow keeps until it ends: its context, and its holder's labels when it began. */
 interface Pending {
   readonly context: Context;
-  /** ms since the epoch */
-  readonly start: number;
-  /** the holder's labels when the wait began */
   readonly holder: LabelPairs | null;
 }
 
@@ -169,7 +166,7 @@ export class MutexprofInstrumentation {
     const span = this.#api.trace.getSpan(context);
     if (span === undefined || !span.isRecording()) return null;
     const holder = (lock.holder as { labels?: { pairs: LabelPairs } | null } | null)?.labels?.pairs ?? null;
-    return { context, start: performance.timeOrigin + performance.now(), holder };
+    return { context, holder };
   }
 
   /** A wait ended: a span, if it lasted minWaitMs. */
@@ -187,9 +184,11 @@ export class MutexprofInstrumentation {
     if (p.holder !== null) for (const [k, v] of p.holder) attributes[`mutexprof.holder.${k}`] = v;
     if (lock.permits !== undefined) attributes['mutexprof.lock.weight'] = w.weight;
     if (this.#budget.threshold > this.#config.minWaitMs) attributes['mutexprof.wait.threshold_ms'] = this.#budget.threshold;
-    const span = this.#tracer.startSpan(`lock wait ${lock.name === '' ? lock.kind : lock.name}`, { startTime: p.start, attributes }, p.context);
+    // the wait's length on the profiler's clock (as the block profile has it), ending now
+    const end = performance.timeOrigin + performance.now();
+    const span = this.#tracer.startSpan(`lock wait ${lock.name === '' ? lock.kind : lock.name}`, { startTime: end - ms, attributes }, p.context);
     if (deadlock) span.setStatus({ code: this.#api.SpanStatusCode.ERROR, message: reason instanceof Error ? reason.message : 'deadlock' });
-    span.end(p.start + ms);
+    span.end(end);
   }
 
   /** Whether a wait of `ms` ending at `now` (ns) gets a span under the budget (see "The span budget" above). */

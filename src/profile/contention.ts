@@ -48,11 +48,13 @@ export interface WaitTimes {
   end: number;
   /** whether its end is read: the block profile follows it, metrics count it, or wait observers see it */
   readonly stamped: boolean;
+  /** the wait observers told of its start and what each returned, flat ([observer, token, …]), or null */
+  tokens: unknown[] | null;
 }
 
 // Waits in an interval that is not sampled (and unstamped) share this one, so they allocate nothing. Kept apart
 // from the waiter: double-valued fields on the waiter itself would make V8 box numbers and migrate its shape.
-const UNSTAMPED: WaitTimes = { t: -1, end: 0, stamped: false };
+const UNSTAMPED: WaitTimes = { t: -1, end: 0, stamped: false, tokens: null };
 
 /** An observer of followed waits (traces): told when each starts and ends, with its times. */
 export interface WaitObserver {
@@ -62,8 +64,8 @@ export interface WaitObserver {
   ended(lock: LockView, w: WaiterView, times: WaitTimes, token: unknown, aborted: boolean, reason: unknown): void;
 }
 
-/** The wait observers, one set per process (src/shared/state.ts), and what each returned per wait. */
-const observers = shared('waitObservers', () => ({ list: [] as WaitObserver[], tokens: new WeakMap<WaitTimes, Array<readonly [WaitObserver, unknown]>>() }));
+/** The wait observers, one set per process (src/shared/state.ts). */
+const observers = shared('waitObservers', () => ({ list: [] as WaitObserver[] }));
 
 /** Adds a wait observer (waits are timed while one is added); returns a function that removes it. */
 export function observeWaits(o: WaitObserver): () => void {
@@ -98,7 +100,7 @@ export function waitStarted<T>(lock: LockView, w: WaiterView, p: Promise<T>, lea
   const blockFraction = sampling.blockRate > 0 ? drawBlockSample() : 0;
   const stamped = blockFraction !== 0 || sampling.metrics || sampling.observers !== 0;
   if (stamped && t === -1) t = sampling.now();
-  const times = t === -1 ? UNSTAMPED : { t, end: t, stamped };
+  const times = t === -1 ? UNSTAMPED : { t, end: t, stamped, tokens: null };
   w.times = times;
   lock.followed++;
   if (sampling.observers !== 0) tellStarted(lock, w, times);
@@ -162,14 +164,19 @@ function optionLabels(a: unknown): LabelSet | null {
 
 function tellStarted(lock: LockView, w: WaiterView, times: WaitTimes): void {
   if (times === UNSTAMPED) return;
-  const tokens: Array<readonly [WaitObserver, unknown]> = [];
-  for (const o of observers.list) tokens.push([o, o.started(lock, w, times)]);
-  observers.tokens.set(times, tokens);
+  // kept with the observer: one removed while the wait goes on is still told of its end
+  const list = observers.list;
+  const tokens: unknown[] = new Array(list.length * 2);
+  for (let i = 0; i < list.length; i++) {
+    tokens[2 * i] = list[i];
+    tokens[2 * i + 1] = list[i].started(lock, w, times);
+  }
+  times.tokens = tokens;
 }
 
 function tellEnded(lock: LockView, w: WaiterView, times: WaitTimes, aborted: boolean, reason: unknown): void {
-  const tokens = observers.tokens.get(times);
-  if (tokens === undefined) return;
-  observers.tokens.delete(times);
-  for (const [o, token] of tokens) o.ended(lock, w, times, token, aborted, reason);
+  const tokens = times.tokens;
+  if (tokens === null) return;
+  times.tokens = null;
+  for (let i = 0; i < tokens.length; i += 2) (tokens[i] as WaitObserver).ended(lock, w, times, tokens[i + 1], aborted, reason);
 }
