@@ -7,7 +7,10 @@ import { defineConfig } from 'tsup';
 const { version } = JSON.parse(readFileSync('package.json', 'utf8')) as { version: string };
 
 // One bundle per entry and format: dist/index.js (ESM), dist/index.cjs (CommonJS), dist/async-mutex.{js,cjs}
-// (the drop-in), each with its declarations. The bundles share no module, only state (src/shared.ts).
+// (the drop-in), dist/register.{js,cjs} (the preload), dist/opentelemetry.{js,cjs} (the instrumentation), each with
+// its declarations. The bundles share no module, only state (src/shared/state.ts): the same in both formats, and a
+// process that loads several entries, or several copies, has one profiler (at the price of each entry's own code,
+// ~170 KB).
 // Then the flame-graph page's assets (src/http/ui.ts serves them): dist/ui/flamegraph.js, the page's script with
 // d3-flame-graph and its d3 modules in one browser bundle, and dist/ui/flamegraph.css, d3-flame-graph's styles
 // and the page's.

@@ -142,6 +142,11 @@ describe('MutexprofInstrumentation on its own', () => {
       for (let k = 0; k < 10; k++) await wait(6, 10);
       expect(spans()).toHaveLength(4);
       expect(spans().every((s) => s.name === 'lock wait budget' && s.threshold === undefined)).toBe(true);
+      // turned off and on again within that second: no new budget
+      i.disable();
+      i.enable();
+      await wait(6);
+      expect(spans()).toHaveLength(4);
       // second 2: the threshold is 10 ms; waits of 6 ms get none, of 12 ms get theirs, marked
       clock.advance(1000 * ms);
       exporter.reset();

@@ -115,10 +115,12 @@ export class MutexprofInstrumentation {
   #config: Required<MutexprofInstrumentationConfig>;
   #tracer: Tracer;
   #stop: Array<() => void> = [];
+  // kept across disable() and enable(): turning it off and on again grants no new budget
   #budget: Budget = { since: 0, made: 0, threshold: 0 };
 
   constructor(config: MutexprofInstrumentationConfig = {}) {
     this.#config = checkConfig(config);
+    this.#budget.threshold = this.#config.minWaitMs;
     this.#api = loadApi();
     this.#tracer = this.#api.trace.getTracer(this.instrumentationName, this.instrumentationVersion);
     if (this.#config.enabled) this.enable();
@@ -128,7 +130,6 @@ export class MutexprofInstrumentation {
   enable(): void {
     if (this.#stop.length > 0) return;
     this.#config = { ...this.#config, enabled: true };
-    this.#budget = { since: 0, made: 0, threshold: this.#config.minWaitMs };
     this.#stop.push(
       observeWaits({ started: (lock, w) => this.#started(lock, w), ended: (lock, w, times, token, aborted, reason) => this.#ended(lock, w, times, token as Pending | null, aborted, reason) }),
     );
@@ -153,6 +154,7 @@ export class MutexprofInstrumentation {
     const running = this.#stop.length > 0;
     this.disable();
     this.#config = next;
+    this.#budget = { since: 0, made: 0, threshold: next.minWaitMs };
     if (running && next.enabled) this.enable();
   }
 
