@@ -52,6 +52,9 @@ export interface MutexprofInstrumentationConfig {
 
 type Api = typeof import('@opentelemetry/api');
 
+/** performance.timeOrigin, read once: its getter is not free. */
+const TIME_ORIGIN = performance.timeOrigin;
+
 /** The HTTP instrumentation's request metadata in the context (@opentelemetry/core's RPC metadata, keyed by Symbol.for). */
 const RPC_METADATA = Symbol.for('OpenTelemetry SDK Context Key RPC_METADATA');
 
@@ -131,7 +134,10 @@ export class MutexprofInstrumentation {
     if (this.#stop.length > 0) return;
     this.#config = { ...this.#config, enabled: true };
     this.#stop.push(
-      observeWaits({ started: (lock, w) => this.#started(lock, w), ended: (lock, w, times, token, aborted, reason) => this.#ended(lock, w, times, token as Pending | null, aborted, reason) }),
+      observeWaits({
+        started: (lock, _w, times) => this.#started(lock, times),
+        ended: (lock, w, times, token, aborted, reason) => this.#ended(lock, w, times, token as Pending, aborted, reason),
+      }),
     );
     if (this.#config.endpointLabel || this.#config.spanIdLabel) this.#stop.push(addLabelSource(() => this.#labels()));
   }
@@ -162,8 +168,13 @@ export class MutexprofInstrumentation {
     return { ...this.#config };
   }
 
-  /** A wait starts: kept if its flow is traced (the context active in lock() is the caller's). */
-  #started(lock: LockView, _w: WaiterView): Pending | null {
+  /**
+   * A wait starts: kept if its flow is traced (the context active in lock() is the caller's), and while the
+   * budget's second has room (a wait that starts once it is spent is not followed: under heavy contention most
+   * waits then cost a comparison).
+   */
+  #started(lock: LockView, times: WaitTimes): Pending | null {
+    if (!this.#room(times.t)) return null;
     const context = this.#api.context.active();
     const span = this.#api.trace.getSpan(context);
     if (span === undefined || !span.isRecording()) return null;
@@ -172,8 +183,7 @@ export class MutexprofInstrumentation {
   }
 
   /** A wait ended: a span, if it lasted minWaitMs. */
-  #ended(lock: LockView, w: WaiterView, times: WaitTimes, p: Pending | null, aborted: boolean, reason: unknown): void {
-    if (p === null) return;
+  #ended(lock: LockView, w: WaiterView, times: WaitTimes, p: Pending, aborted: boolean, reason: unknown): void {
     const ms = (times.end - times.t) / 1e6;
     if (ms < this.#config.minWaitMs || !this.#spend(ms, times.end)) return;
     const deadlock = aborted && (reason as { code?: unknown } | null)?.code === 'ERR_MUTEXPROF_DEADLOCK';
@@ -187,7 +197,7 @@ export class MutexprofInstrumentation {
     if (lock.permits !== undefined) attributes['mutexprof.lock.weight'] = w.weight;
     if (this.#budget.threshold > this.#config.minWaitMs) attributes['mutexprof.wait.threshold_ms'] = this.#budget.threshold;
     // the wait's length on the profiler's clock (as the block profile has it), ending now
-    const end = performance.timeOrigin + performance.now();
+    const end = TIME_ORIGIN + performance.now();
     const span = this.#tracer.startSpan(`lock wait ${lock.name === '' ? lock.kind : lock.name}`, { startTime: end - ms, attributes }, p.context);
     if (deadlock) span.setStatus({ code: this.#api.SpanStatusCode.ERROR, message: reason instanceof Error ? reason.message : 'deadlock' });
     span.end(end);
@@ -195,6 +205,13 @@ export class MutexprofInstrumentation {
 
   /** Whether a wait of `ms` ending at `now` (ns) gets a span under the budget (see "The span budget" above). */
   #spend(ms: number, now: number): boolean {
+    if (!this.#room(now) || ms < this.#budget.threshold) return false;
+    this.#budget.made++;
+    return true;
+  }
+
+  /** Whether the budget's second at `now` (ns) has room for a span, the second rolled on first. */
+  #room(now: number): boolean {
     const b = this.#budget;
     const max = this.#config.maxSpansPerSecond;
     if (max === Infinity) return true;
@@ -212,9 +229,7 @@ export class MutexprofInstrumentation {
       b.since = now;
       b.made = 0;
     }
-    if (ms < b.threshold || b.made >= max) return false;
-    b.made++;
-    return true;
+    return b.made < max;
   }
 
   /** The labels of a sampled event: its local root span's route and id. */

@@ -58,7 +58,7 @@ const UNSTAMPED: WaitTimes = { t: -1, end: 0, stamped: false, tokens: null };
 
 /** An observer of followed waits (traces): told when each starts and ends, with its times. */
 export interface WaitObserver {
-  /** `w` started waiting for `lock` at `times.t` (ns): what it returns is given back to waitEnded. */
+  /** `w` started waiting for `lock` at `times.t` (ns): what it returns is given back to `ended`; null: not told of the end. */
   started(lock: LockView, w: WaiterView, times: WaitTimes): unknown;
   /** `w`'s wait ended at `times.end`: granted, or given up (`aborted`, with the signal's `reason`). */
   ended(lock: LockView, w: WaiterView, times: WaitTimes, token: unknown, aborted: boolean, reason: unknown): void;
@@ -165,11 +165,10 @@ function optionLabels(a: unknown): LabelSet | null {
 function tellStarted(lock: LockView, w: WaiterView, times: WaitTimes): void {
   if (times === UNSTAMPED) return;
   // kept with the observer: one removed while the wait goes on is still told of its end
-  const list = observers.list;
-  const tokens: unknown[] = new Array(list.length * 2);
-  for (let i = 0; i < list.length; i++) {
-    tokens[2 * i] = list[i];
-    tokens[2 * i + 1] = list[i].started(lock, w, times);
+  let tokens: unknown[] | null = null;
+  for (const o of observers.list) {
+    const token = o.started(lock, w, times);
+    if (token !== null) (tokens ??= []).push(o, token);
   }
   times.tokens = tokens;
 }
