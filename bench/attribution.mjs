@@ -21,7 +21,7 @@ const seconds = Number(arg('seconds', '10'));
 const node = nodeMajor === null ? process.execPath : (await import('./node.mjs')).nodeBinary(nodeMajor);
 const dist = fileURLToPath(new URL('../dist', import.meta.url));
 const setup = { tracing: true, otel: 5 };
-const ADDED = /opentelemetry\.js|^(waitStarted|waitEnded|tellStarted|tellEnded) .*dist[/\\]index\.js/;
+const ADDED = /opentelemetry\.js|^(waitStarted|waitEnded|tellStarted|tellEnded|releaseEvent|leftWithoutEvent) .*dist[/\\]index\.js/;
 
 const dir = mkdtempSync(join(tmpdir(), 'mutexprof-attribution-'));
 try {

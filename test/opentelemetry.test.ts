@@ -11,7 +11,7 @@ import { Profile } from 'pprof-format';
 import { context, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
-import { Mutex, configureProfiler, setMutexProfileFraction } from '../src/index.js';
+import { DeadlockError, Mutex, configureProfiler, setDeadlockDetection, setMutexProfileFraction } from '../src/index.js';
 import { MutexprofInstrumentation } from '../src/opentelemetry/index.js';
 import { goBinary, manualClock, ms } from './helpers.js';
 
@@ -111,6 +111,41 @@ describe('MutexprofInstrumentation on its own', () => {
     expect(() => new MutexprofInstrumentation({ endpointLabel: 'yes' as never })).toThrow(/endpointLabel/);
     expect(() => new MutexprofInstrumentation(3 as never)).toThrow(/options must be an object/);
     for (const bad of [0, 1.5, -1, NaN, '100'] as never[]) expect(() => new MutexprofInstrumentation({ maxSpansPerSecond: bad })).toThrow(/maxSpansPerSecond/);
+  });
+
+  test('a wait that deadlock detection rejects is a whole span, outcome deadlock, status ERROR', async () => {
+    const exporter = new InMemorySpanExporter();
+    const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
+    const contexts = new AsyncLocalStorageContextManager().enable();
+    context.setGlobalContextManager(contexts);
+    const i = new MutexprofInstrumentation({ minWaitMs: 0 });
+    i.setTracerProvider(provider);
+    setDeadlockDetection('throw', { confirmMs: 20 });
+    const parent = provider.getTracer('test').startSpan('request');
+    try {
+      const mu = new Mutex({ name: 'again' });
+      const err = await context.with(trace.setSpan(context.active(), parent), async () => {
+        await mu.lock();
+        await null;
+        const e = await mu.lock().catch((x: unknown) => x); // re-entry: rejected after confirmMs
+        mu.unlock();
+        return e;
+      });
+      expect(err).toBeInstanceOf(DeadlockError);
+      const spans = exporter.getFinishedSpans();
+      expect(spans).toHaveLength(1);
+      expect(spans[0].name).toBe('lock wait again');
+      expect(spans[0].attributes['mutexprof.wait.outcome']).toBe('deadlock');
+      expect(spans[0].status.code).toBe(2); // SpanStatusCode.ERROR
+      expect(spans[0].parentSpanContext?.spanId ?? (spans[0] as unknown as { parentSpanId?: string }).parentSpanId).toBe(parent.spanContext().spanId);
+      expect(spans[0].duration[0] * 1e3 + spans[0].duration[1] / 1e6).toBeGreaterThanOrEqual(15);
+    } finally {
+      setDeadlockDetection('off');
+      i.disable();
+      parent.end();
+      context.disable();
+      contexts.disable();
+    }
   });
 
   test('at most maxSpansPerSecond spans a second: a full second doubles the threshold, quieter ones bring it back', async () => {
