@@ -1,4 +1,4 @@
-// npm run bench [-- --quick] [-- --only=locks,profiling,bounds,serving,capture,service] [-- --markdown] [-- --baseline=<rev>]
+// npm run bench [-- --quick] [-- --only=locks,profiling,bounds,serving,opentelemetry,capture,service] [-- --markdown] [-- --baseline=<rev>]
 //   (--markdown also writes the tables into bench/results/<date>-<groups>.md)
 //   [-- --reps=N] [-- --scenarios=immediate,stat,sync] [-- --settings='<names of bench/service.mjs's SETTINGS, separated by ;>']
 //   [-- --node=<major>]
@@ -67,6 +67,10 @@ if (run('serving')) {
   if (baseline) results.push(await servingBenchmarks({ dist: baseline.dist, rounds: 1, label: `@${rev}` }));
   results.push(await clusterServingBenchmarks({ dist, rounds: quick ? 1 : 3 }));
   results.push(...encodeBenchmarks({ quick }));
+}
+if (run('opentelemetry')) {
+  const { opentelemetryBenchmarks } = await import('./opentelemetry.mjs');
+  results.push(...(await opentelemetryBenchmarks({ quick, dist })));
 }
 if (run('capture')) {
   const { captureBenchmarks } = await import('./capture.mjs');

@@ -8,11 +8,11 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { gunzipSync } from 'node:zlib';
 import { Profile } from 'pprof-format';
-import { context, trace } from '@opentelemetry/api';
+import { context, trace, type Span } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { DeadlockError, Mutex, configureProfiler, setDeadlockDetection, setMutexProfileFraction } from '../src/index.js';
-import { MutexprofInstrumentation } from '../src/opentelemetry/index.js';
+import { MutexprofInstrumentation, type MutexprofInstrumentationConfig } from '../src/opentelemetry/index.js';
 import { goBinary, manualClock, ms } from './helpers.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -47,6 +47,33 @@ async function profile(name: string): Promise<Profile> {
 function labelsOf(p: Profile): Array<Map<string, string> & { value: number[] }> {
   const str = (i: unknown): string => p.stringTable.strings[Number(i)];
   return p.sample.map((s) => Object.assign(new Map(s.label.map((l) => [str(l.key), str(l.str)])), { value: s.value.map(Number) }));
+}
+
+/** What a test with the SDK in this process gets: spans, the instrumentation, and a request span to run code in. */
+interface Traced {
+  exporter: InMemorySpanExporter;
+  i: MutexprofInstrumentation;
+  parent: Span;
+  inRequest<T>(fn: () => Promise<T>): Promise<T>;
+}
+
+/** Runs `fn` with a tracer provider (in-memory exporter), a context manager and the instrumentation; undone after. */
+async function withTracing(config: MutexprofInstrumentationConfig, fn: (t: Traced) => Promise<void>): Promise<void> {
+  const exporter = new InMemorySpanExporter();
+  const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
+  const contexts = new AsyncLocalStorageContextManager().enable();
+  context.setGlobalContextManager(contexts);
+  const i = new MutexprofInstrumentation(config);
+  i.setTracerProvider(provider);
+  const parent = provider.getTracer('test').startSpan('request');
+  try {
+    await fn({ exporter, i, parent, inRequest: (f) => context.with(trace.setSpan(context.active(), parent), f) });
+  } finally {
+    i.disable();
+    parent.end();
+    context.disable();
+    contexts.disable();
+  }
 }
 
 describe('MutexprofInstrumentation with the OpenTelemetry SDK', () => {
@@ -114,91 +141,115 @@ describe('MutexprofInstrumentation on its own', () => {
   });
 
   test('a wait that deadlock detection rejects is a whole span, outcome deadlock, status ERROR', async () => {
-    const exporter = new InMemorySpanExporter();
-    const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
-    const contexts = new AsyncLocalStorageContextManager().enable();
-    context.setGlobalContextManager(contexts);
-    const i = new MutexprofInstrumentation({ minWaitMs: 0 });
-    i.setTracerProvider(provider);
     setDeadlockDetection('throw', { confirmMs: 20 });
-    const parent = provider.getTracer('test').startSpan('request');
     try {
-      const mu = new Mutex({ name: 'again' });
-      const err = await context.with(trace.setSpan(context.active(), parent), async () => {
-        await mu.lock();
-        await null;
-        const e = await mu.lock().catch((x: unknown) => x); // re-entry: rejected after confirmMs
-        mu.unlock();
-        return e;
+      await withTracing({ minWaitMs: 0 }, async ({ exporter, parent, inRequest }) => {
+        const mu = new Mutex({ name: 'again' });
+        const err = await inRequest(async () => {
+          await mu.lock();
+          await null;
+          const e = await mu.lock().catch((x: unknown) => x); // re-entry: rejected after confirmMs
+          mu.unlock();
+          return e;
+        });
+        expect(err).toBeInstanceOf(DeadlockError);
+        const spans = exporter.getFinishedSpans();
+        expect(spans).toHaveLength(1);
+        expect(spans[0].name).toBe('lock wait again');
+        expect(spans[0].attributes['mutexprof.wait.outcome']).toBe('deadlock');
+        expect(spans[0].status.code).toBe(2); // SpanStatusCode.ERROR
+        expect(spans[0].parentSpanContext?.spanId ?? (spans[0] as unknown as { parentSpanId?: string }).parentSpanId).toBe(parent.spanContext().spanId);
+        expect(spans[0].duration[0] * 1e3 + spans[0].duration[1] / 1e6).toBeGreaterThanOrEqual(15);
       });
-      expect(err).toBeInstanceOf(DeadlockError);
-      const spans = exporter.getFinishedSpans();
-      expect(spans).toHaveLength(1);
-      expect(spans[0].name).toBe('lock wait again');
-      expect(spans[0].attributes['mutexprof.wait.outcome']).toBe('deadlock');
-      expect(spans[0].status.code).toBe(2); // SpanStatusCode.ERROR
-      expect(spans[0].parentSpanContext?.spanId ?? (spans[0] as unknown as { parentSpanId?: string }).parentSpanId).toBe(parent.spanContext().spanId);
-      expect(spans[0].duration[0] * 1e3 + spans[0].duration[1] / 1e6).toBeGreaterThanOrEqual(15);
     } finally {
       setDeadlockDetection('off');
-      i.disable();
-      parent.end();
-      context.disable();
-      contexts.disable();
     }
   });
 
   test('at most maxSpansPerSecond spans a second: a full second doubles the threshold, quieter ones bring it back', async () => {
     const clock = manualClock();
     const { now } = configureProfiler({ now: clock.now });
-    const exporter = new InMemorySpanExporter();
-    const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
-    const contexts = new AsyncLocalStorageContextManager().enable();
-    context.setGlobalContextManager(contexts);
-    const i = new MutexprofInstrumentation({ minWaitMs: 5, maxSpansPerSecond: 4 });
-    i.setTracerProvider(provider);
-    const mu = new Mutex({ name: 'budget' });
-    const parent = provider.getTracer('test').startSpan('request');
-    /** A traced wait of `waitMs`, then `afterMs` more before the next. */
-    const wait = (waitMs: number, afterMs = 0): Promise<void> =>
-      context.with(trace.setSpan(context.active(), parent), async () => {
-        await mu.lock();
-        const w = mu.lock();
-        clock.advance(waitMs * ms);
-        mu.unlock();
-        await w;
-        mu.unlock();
-        clock.advance(afterMs * ms);
-      });
-    const spans = (): Array<{ name: string; threshold: unknown; ms: number }> =>
-      exporter.getFinishedSpans().map((s) => ({ name: s.name, threshold: s.attributes['mutexprof.wait.threshold_ms'], ms: s.duration[0] * 1e3 + s.duration[1] / 1e6 }));
     try {
-      // second 1: 10 waits of 6 ms, 4 spans (the budget), the rest none
-      for (let k = 0; k < 10; k++) await wait(6, 10);
-      expect(spans()).toHaveLength(4);
-      expect(spans().every((s) => s.name === 'lock wait budget' && s.threshold === undefined)).toBe(true);
-      // turned off and on again within that second: no new budget
-      i.disable();
-      i.enable();
-      await wait(6);
-      expect(spans()).toHaveLength(4);
-      // second 2: the threshold is 10 ms; waits of 6 ms get none, of 12 ms get theirs, marked
-      clock.advance(1000 * ms);
-      exporter.reset();
-      await wait(6);
-      await wait(12);
-      expect(spans().map((s) => s.threshold)).toEqual([10]);
-      // a quiet second (under half the budget) halves it back to minWaitMs: a 6 ms wait has its span again, unmarked
-      clock.advance(1000 * ms);
-      exporter.reset();
-      await wait(6);
-      expect(spans()).toHaveLength(1);
-      expect(spans()[0].threshold).toBeUndefined();
+      await withTracing({ minWaitMs: 5, maxSpansPerSecond: 4 }, async ({ exporter, i, inRequest }) => {
+        const mu = new Mutex({ name: 'budget' });
+        /** A traced wait of `waitMs`, then `afterMs` more before the next. */
+        const wait = (waitMs: number, afterMs = 0): Promise<void> =>
+          inRequest(async () => {
+            await mu.lock();
+            const w = mu.lock();
+            clock.advance(waitMs * ms);
+            mu.unlock();
+            await w;
+            mu.unlock();
+            clock.advance(afterMs * ms);
+          });
+        const spans = (): Array<{ name: string; threshold: unknown; ms: number }> =>
+          exporter.getFinishedSpans().map((s) => ({ name: s.name, threshold: s.attributes['mutexprof.wait.threshold_ms'], ms: s.duration[0] * 1e3 + s.duration[1] / 1e6 }));
+        // second 1: 10 waits of 6 ms, 4 spans (the budget), the rest none
+        for (let k = 0; k < 10; k++) await wait(6, 10);
+        expect(spans()).toHaveLength(4);
+        expect(spans().every((s) => s.name === 'lock wait budget' && s.threshold === undefined)).toBe(true);
+        // turned off and on again within that second: no new budget
+        i.disable();
+        i.enable();
+        await wait(6);
+        expect(spans()).toHaveLength(4);
+        // second 2: the threshold is 10 ms; waits of 6 ms get none, of 12 ms get theirs, marked
+        clock.advance(1000 * ms);
+        exporter.reset();
+        await wait(6);
+        await wait(12);
+        expect(spans().map((s) => s.threshold)).toEqual([10]);
+        // a quiet second (under half the budget) halves it back to minWaitMs: a 6 ms wait has its span again, unmarked
+        clock.advance(1000 * ms);
+        exporter.reset();
+        await wait(6);
+        expect(spans()).toHaveLength(1);
+        expect(spans()[0].threshold).toBeUndefined();
+      });
     } finally {
-      i.disable();
-      parent.end();
-      context.disable();
-      contexts.disable();
+      configureProfiler({ now });
+    }
+  });
+
+  test('a contended wait of an untraced flow reads no clock; a traced wait still ends in a span if disable() comes while it waits', async () => {
+    const clock = manualClock();
+    let reads = 0;
+    const { now } = configureProfiler({ now: () => (reads++, clock.now()) });
+    try {
+      await withTracing({ minWaitMs: 5 }, async ({ exporter, i, inRequest }) => {
+        const mu = new Mutex({ name: 'reads' });
+        const contend = async (disableWhileWaiting = false): Promise<void> => {
+          await mu.lock();
+          const w = mu.lock();
+          clock.advance(6 * ms);
+          if (disableWhileWaiting) i.disable();
+          mu.unlock();
+          await w;
+          mu.unlock();
+        };
+        const readsOf = async (work: () => Promise<void>): Promise<number> => {
+          reads = 0;
+          await work();
+          return reads;
+        };
+        const untraced = async (): Promise<void> => {
+          for (let k = 0; k < 5; k++) await contend();
+        };
+        // as many reads as with the instrumentation off (the live list's, once per episode of contention)
+        i.disable();
+        await untraced();
+        const off = await readsOf(untraced);
+        i.enable();
+        expect(await readsOf(untraced)).toBe(off);
+        expect(exporter.getFinishedSpans()).toHaveLength(0);
+        expect(await readsOf(() => inRequest(() => contend()))).toBeGreaterThan(off);
+        expect(exporter.getFinishedSpans()).toHaveLength(1);
+        // followed while enabled, so it is told of its end: a whole span, not a lost one
+        await inRequest(() => contend(true));
+        expect(exporter.getFinishedSpans().map((s) => s.duration[0] * 1e3 + s.duration[1] / 1e6)).toEqual([6, 6]);
+      });
+    } finally {
       configureProfiler({ now });
     }
   });

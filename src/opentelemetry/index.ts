@@ -9,7 +9,9 @@
 //     after the lock. A span rather than a span event: trace UIs draw a span as a bar across the gap the wait left in
 //     the request, where an event is a dot with no duration. The span is made when the wait ends, with its start and
 //     end: none is ever left open (an abort, a deadlock, a process that exits while waiting make none or a whole one).
-//     Uncontended acquisitions, untraced flows and shorter waits add nothing to any trace.
+//     Uncontended acquisitions, untraced flows and shorter waits add nothing to any trace. What following costs: a
+//     contended wait is asked about (a context read); one of a traced flow is timed (a clock read at each end) and
+//     allocates its times; an untraced one reads no clock (bench/opentelemetry.mjs, docs/opentelemetry.md#cost).
 //   - The span budget. A span costs what the SDK makes of it (~10 µs with a batch processor), and in a service whose
 //     every request waits that is a span per request: at most maxSpansPerSecond lock-wait spans are made a second
 //     (default 100). A second that reached the budget doubles the threshold for the next (from minWaitMs, or 1 ms
@@ -28,8 +30,9 @@ import { createRequire } from 'node:module';
 import { performance } from 'node:perf_hooks';
 import type { Attributes, Context, Span, Tracer, TracerProvider } from '@opentelemetry/api';
 import type { LockView, WaiterView } from '../locks/seam.js';
-import { observeWaits, type WaitTimes } from '../profile/contention.js';
+import { observeWaits, type WaitObserver, type WaitTimes } from '../profile/contention.js';
 import { addLabelSource } from '../profile/labels.js';
+import { now as clockNow } from '../profile/sampling.js';
 import { checkOptionsObject, describeValue } from '../shared/check.js';
 import { VERSION } from '../shared/state.js';
 import { start } from '../start.js';
@@ -95,13 +98,20 @@ function checkConfig(config: unknown): Required<MutexprofInstrumentationConfig> 
   };
 }
 
-/** What a followed wait of a traced flow keeps until it ends: its context, and its holder's labels when it began. */
-interface Pending {
-  readonly context: Context;
-  readonly holder: LabelPairs | null;
+type LabelPairs = ReadonlyArray<readonly [string, string]>;
+
+/**
+ * What a followed wait of a traced flow keeps until it ends: its context, with its holder's labels when it began if
+ * the holder had any (else the context alone: the usual wait allocates nothing here).
+ */
+class WithHolder {
+  constructor(
+    readonly context: Context,
+    readonly holder: LabelPairs,
+  ) {}
 }
 
-type LabelPairs = ReadonlyArray<readonly [string, string]>;
+type Pending = Context | WithHolder;
 
 /** The span budget's state: spans made in the second that began at `since` (ns), and the threshold in force (ms). */
 interface Budget {
@@ -115,17 +125,27 @@ export class MutexprofInstrumentation {
   readonly instrumentationName = 'mutexprof';
   readonly instrumentationVersion: string = VERSION;
   readonly #api: Api;
+  readonly #context: Api['context'];
+  readonly #trace: Api['trace'];
   #config: Required<MutexprofInstrumentationConfig>;
   #tracer: Tracer;
   #stop: Array<() => void> = [];
   // kept across disable() and enable(): turning it off and on again grants no new budget
   #budget: Budget = { since: 0, made: 0, threshold: 0 };
+  // made once: the same functions at the call sites of the locks' paths across disable() and enable()
+  readonly #observer: WaitObserver = {
+    started: (lock) => this.#started(lock),
+    ended: (lock, w, times, token, aborted, reason) => this.#ended(lock, w, times, token as Pending, aborted, reason),
+  };
+  readonly #labelSource = (): Array<readonly [string, string]> | null => this.#labels();
 
   constructor(config: MutexprofInstrumentationConfig = {}) {
     this.#config = checkConfig(config);
     this.#budget.threshold = this.#config.minWaitMs;
     this.#api = loadApi();
-    this.#tracer = this.#api.trace.getTracer(this.instrumentationName, this.instrumentationVersion);
+    this.#context = this.#api.context;
+    this.#trace = this.#api.trace;
+    this.#tracer = this.#trace.getTracer(this.instrumentationName, this.instrumentationVersion);
     if (this.#config.enabled) this.enable();
   }
 
@@ -133,13 +153,8 @@ export class MutexprofInstrumentation {
   enable(): void {
     if (this.#stop.length > 0) return;
     this.#config = { ...this.#config, enabled: true };
-    this.#stop.push(
-      observeWaits({
-        started: (lock, _w, times) => this.#started(lock, times),
-        ended: (lock, w, times, token, aborted, reason) => this.#ended(lock, w, times, token as Pending, aborted, reason),
-      }),
-    );
-    if (this.#config.endpointLabel || this.#config.spanIdLabel) this.#stop.push(addLabelSource(() => this.#labels()));
+    this.#stop.push(observeWaits(this.#observer));
+    if (this.#config.endpointLabel || this.#config.spanIdLabel) this.#stop.push(addLabelSource(this.#labelSource));
   }
 
   /** Stops both (idempotent). */
@@ -169,23 +184,25 @@ export class MutexprofInstrumentation {
   }
 
   /**
-   * A wait starts: kept if its flow is traced (the context active in lock() is the caller's), and while the
-   * budget's second has room (a wait that starts once it is spent is not followed: under heavy contention most
-   * waits then cost a comparison).
+   * A wait starts: followed if its flow is traced (the context active in lock() is the caller's), and while the
+   * budget's second has room (once it is spent, a wait that starts reads the clock to see whether the second is over,
+   * and is not followed). Every contended wait comes here: it reads the context, and allocates nothing unless the
+   * holder has labels (bench/opentelemetry.mjs).
    */
-  #started(lock: LockView, times: WaitTimes): Pending | null {
-    if (!this.#room(times.t)) return null;
-    const context = this.#api.context.active();
-    const span = this.#api.trace.getSpan(context);
+  #started(lock: LockView): Pending | null {
+    if (this.#budget.made >= this.#config.maxSpansPerSecond && !this.#room(clockNow())) return null;
+    const context = this.#context.active();
+    const span = this.#trace.getSpan(context);
     if (span === undefined || !span.isRecording()) return null;
-    const holder = (lock.holder as { labels?: { pairs: LabelPairs } | null } | null)?.labels?.pairs ?? null;
-    return { context, holder };
+    const holder = (lock.holder as { labels?: { pairs: LabelPairs } | null } | null)?.labels?.pairs;
+    return holder === undefined ? context : new WithHolder(context, holder);
   }
 
   /** A wait ended: a span, if it lasted minWaitMs. */
   #ended(lock: LockView, w: WaiterView, times: WaitTimes, p: Pending, aborted: boolean, reason: unknown): void {
     const ms = (times.end - times.t) / 1e6;
     if (ms < this.#config.minWaitMs || !this.#spend(ms, times.end)) return;
+    const context = p instanceof WithHolder ? p.context : p;
     const deadlock = aborted && (reason as { code?: unknown } | null)?.code === 'ERR_MUTEXPROF_DEADLOCK';
     const attributes: Attributes = {
       'mutexprof.lock.name': lock.name,
@@ -193,12 +210,12 @@ export class MutexprofInstrumentation {
       'mutexprof.lock.mode': w.mode,
       'mutexprof.wait.outcome': deadlock ? 'deadlock' : aborted ? 'aborted' : 'granted',
     };
-    if (p.holder !== null) for (const [k, v] of p.holder) attributes[`mutexprof.holder.${k}`] = v;
+    if (p instanceof WithHolder) for (const [k, v] of p.holder) attributes[`mutexprof.holder.${k}`] = v;
     if (lock.permits !== undefined) attributes['mutexprof.lock.weight'] = w.weight;
     if (this.#budget.threshold > this.#config.minWaitMs) attributes['mutexprof.wait.threshold_ms'] = this.#budget.threshold;
     // the wait's length on the profiler's clock (as the block profile has it), ending now
     const end = TIME_ORIGIN + performance.now();
-    const span = this.#tracer.startSpan(`lock wait ${lock.name === '' ? lock.kind : lock.name}`, { startTime: end - ms, attributes }, p.context);
+    const span = this.#tracer.startSpan(`lock wait ${lock.name === '' ? lock.kind : lock.name}`, { startTime: end - ms, attributes }, context);
     if (deadlock) span.setStatus({ code: this.#api.SpanStatusCode.ERROR, message: reason instanceof Error ? reason.message : 'deadlock' });
     span.end(end);
   }
@@ -213,28 +230,31 @@ export class MutexprofInstrumentation {
   /** Whether the budget's second at `now` (ns) has room for a span, the second rolled on first. */
   #room(now: number): boolean {
     const b = this.#budget;
+    if (now - b.since >= 1e9) this.#roll(now);
+    return b.made < this.#config.maxSpansPerSecond;
+  }
+
+  /** A new budget second at `now`: the one that ended reached the budget, double; under half of it, or seconds without a wait, halve (each). */
+  #roll(now: number): void {
+    const b = this.#budget;
     const max = this.#config.maxSpansPerSecond;
-    if (max === Infinity) return true;
     const seconds = Math.floor((now - b.since) / 1e9);
-    if (seconds >= 1) {
-      // the second that ended reached the budget: double; under half of it, or seconds without a wait: halve (each)
-      const min = this.#config.minWaitMs;
-      let t = b.threshold;
-      if (b.made >= max && seconds === 1) t = Math.max(t * 2, 1, min);
-      else if (b.made < max / 2 || seconds > 1) {
-        t /= 2 ** Math.min(seconds, 64);
-        if (t < Math.max(min, 1)) t = min;
-      }
-      b.threshold = t;
-      b.since = now;
-      b.made = 0;
+    const min = this.#config.minWaitMs;
+    let t = b.threshold;
+    if (max === Infinity) t = min;
+    else if (b.made >= max && seconds === 1) t = Math.max(t * 2, 1, min);
+    else if (b.made < max / 2 || seconds > 1) {
+      t /= 2 ** Math.min(seconds, 64);
+      if (t < Math.max(min, 1)) t = min;
     }
-    return b.made < max;
+    b.threshold = t;
+    b.since = now;
+    b.made = 0;
   }
 
   /** The labels of a sampled event: its local root span's route and id. */
   #labels(): Array<readonly [string, string]> | null {
-    const meta = this.#api.context.active().getValue(RPC_METADATA) as RpcMetadata | undefined;
+    const meta = this.#context.active().getValue(RPC_METADATA) as RpcMetadata | undefined;
     const root = meta?.span;
     if (root === undefined) return null;
     const out: Array<readonly [string, string]> = [];

@@ -20,7 +20,7 @@
 // is drawn when its interval starts (the previous event, or the first followed wait): in an interval that will
 // not be sampled (fraction 0) nobody reads the clock for the mutex profile. At fraction 100 that is 99 % of the
 // contended path. Whether the block profile follows a wait is drawn when it starts (the block fraction): only
-// the waits it follows, that metrics count, or that a wait observer sees take a timestamp ("stamped").
+// the waits it follows, that metrics count, or that a wait observer follows take a timestamp ("stamped").
 // ─────────────────────────────────────────────────────────────────────────────────────────────────────────────
 
 import type { Acquisition, LockView, Method, WaiterView } from '../locks/seam.js';
@@ -45,21 +45,43 @@ class Account {
 /** When a followed wait started (ns), and when it ended (granted or not): a waiter's `times`. */
 export interface WaitTimes {
   readonly t: number;
-  end: number;
-  /** whether its end is read: the block profile follows it, metrics count it, or wait observers see it */
+  readonly end: number;
+  /** whether its end is read: the block profile follows it, metrics count it, or a wait observer follows it */
   readonly stamped: boolean;
-  /** the wait observers told of its start and what each returned, flat ([observer, token, …]), or null */
-  tokens: unknown[] | null;
+}
+
+/**
+ * A waiter's times as the accounting keeps them, with the wait observers to tell of its end and what each returned
+ * when told of its start: the first in `observer` and `token` (the usual single observer allocates no list), any
+ * others flat in `more` ([observer, token, …]). One class, so that every waiter's times share one shape.
+ */
+class Times implements WaitTimes {
+  t: number;
+  end: number;
+  readonly stamped: boolean;
+  observer: WaitObserver | null;
+  token: unknown;
+  more: unknown[] | null = null;
+  constructor(t: number, stamped: boolean, observer: WaitObserver | null, token: unknown) {
+    this.t = t;
+    this.end = t;
+    this.stamped = stamped;
+    this.observer = observer;
+    this.token = token;
+  }
 }
 
 // Waits in an interval that is not sampled (and unstamped) share this one, so they allocate nothing. Kept apart
 // from the waiter: double-valued fields on the waiter itself would make V8 box numbers and migrate its shape.
-const UNSTAMPED: WaitTimes = { t: -1, end: 0, stamped: false, tokens: null };
+const UNSTAMPED = new Times(-1, false, null, null);
 
-/** An observer of followed waits (traces): told when each starts and ends, with its times. */
+/**
+ * An observer of followed waits (traces): asked when each starts whether it follows it, and told when a wait it
+ * follows ends, with its times. A wait no observer follows (and no profile or metric times) reads no clock.
+ */
 export interface WaitObserver {
-  /** `w` started waiting for `lock` at `times.t` (ns): what it returns is given back to `ended`; null: not told of the end. */
-  started(lock: LockView, w: WaiterView, times: WaitTimes): unknown;
+  /** `w` starts waiting for `lock` (not yet timed): what it returns is given back to `ended`; null: it does not follow it. */
+  started(lock: LockView, w: WaiterView): unknown;
   /** `w`'s wait ended at `times.end`: granted, or given up (`aborted`, with the signal's `reason`). */
   ended(lock: LockView, w: WaiterView, times: WaitTimes, token: unknown, aborted: boolean, reason: unknown): void;
 }
@@ -98,12 +120,14 @@ export function waitStarted<T>(lock: LockView, w: WaiterView, p: Promise<T>, lea
     acc.rel += t - acc.last;
   }
   const blockFraction = sampling.blockRate > 0 ? drawBlockSample() : 0;
-  const stamped = blockFraction !== 0 || sampling.metrics || sampling.observers !== 0;
+  const stamped = blockFraction !== 0 || sampling.metrics;
   if (stamped && t === -1) t = sampling.now();
-  const times = t === -1 ? UNSTAMPED : { t, end: t, stamped, tokens: null };
+  // the wait observers are asked before the clock is read for them: a wait none follows (an untraced flow) reads none
+  let times = sampling.observers !== 0 ? tellStarted(lock, w) : null;
+  if (times !== null) times.t = times.end = t === -1 ? sampling.now() : t;
+  else times = t === -1 ? UNSTAMPED : new Times(t, stamped, null, null);
   w.times = times;
   lock.followed++;
-  if (sampling.observers !== 0) tellStarted(lock, w, times);
   if (blockFraction === 0) return p;
   return blockWait(p, times, lock.name, sideOf(lock, w.mode), leaf, blockFraction, optionLabels(w.acq));
 }
@@ -127,7 +151,7 @@ export function releaseEvent(lock: LockView, leaf: string, skip: Method, release
 
 /** The seam's waitEnded: followed `w` left, by the release event at `at` (0: time not read yet), or without one. */
 export function waitEnded(lock: LockView, w: WaiterView, byEvent: boolean, at: number, aborted: boolean, reason: unknown): number {
-  const times = w.times as WaitTimes;
+  const times = w.times as Times;
   const l = lock as { followed: number; carried: boolean };
   if (byEvent) {
     // its waiting up to the event is in that event's delay; after an event every remaining rel is 0
@@ -136,13 +160,13 @@ export function waitEnded(lock: LockView, w: WaiterView, byEvent: boolean, at: n
   } else leftWithoutEvent(lock, times);
   if (times.stamped) {
     if (sampling.metrics) recordWait(lock, w.mode, times.end - times.t);
-    if (sampling.observers !== 0) tellEnded(lock, w, times, aborted, reason);
+    if (times.observer !== null) tellEnded(lock, w, times, aborted, reason);
   }
   return at;
 }
 
 /** A followed wait leaves without a release event: in a sampled interval its waiting is carried. */
-function leftWithoutEvent(lock: LockView, times: WaitTimes): void {
+function leftWithoutEvent(lock: LockView, times: Times): void {
   const acc = accountOf(lock);
   const l = lock as { followed: number; carried: boolean };
   let t = 0;
@@ -162,20 +186,26 @@ function optionLabels(a: unknown): LabelSet | null {
   return a === null ? null : ((a as { labelsOption?: LabelSet | null }).labelsOption ?? null);
 }
 
-function tellStarted(lock: LockView, w: WaiterView, times: WaitTimes): void {
-  if (times === UNSTAMPED) return;
-  // kept with the observer: one removed while the wait goes on is still told of its end
-  let tokens: unknown[] | null = null;
-  for (const o of observers.list) {
-    const token = o.started(lock, w, times);
-    if (token !== null) (tokens ??= []).push(o, token);
+/** Asks the wait observers whether they follow `w`: the times of a wait one follows (to be stamped), or null. */
+function tellStarted(lock: LockView, w: WaiterView): Times | null {
+  let times: Times | null = null;
+  // kept with the times: an observer removed while the wait goes on is still told of its end
+  const list = observers.list;
+  for (let i = 0; i < list.length; i++) {
+    const o = list[i] as WaitObserver;
+    const token = o.started(lock, w);
+    if (token === null) continue;
+    if (times === null) times = new Times(-1, true, o, token);
+    else (times.more ??= []).push(o, token);
   }
-  times.tokens = tokens;
+  return times;
 }
 
-function tellEnded(lock: LockView, w: WaiterView, times: WaitTimes, aborted: boolean, reason: unknown): void {
-  const tokens = times.tokens;
-  if (tokens === null) return;
-  times.tokens = null;
-  for (let i = 0; i < tokens.length; i += 2) (tokens[i] as WaitObserver).ended(lock, w, times, tokens[i + 1], aborted, reason);
+function tellEnded(lock: LockView, w: WaiterView, times: Times, aborted: boolean, reason: unknown): void {
+  const o = times.observer;
+  if (o === null) return;
+  const { token, more } = times;
+  times.observer = times.token = times.more = null;
+  o.ended(lock, w, times, token, aborted, reason);
+  if (more !== null) for (let i = 0; i < more.length; i += 2) (more[i] as WaitObserver).ended(lock, w, times, more[i + 1], aborted, reason);
 }
