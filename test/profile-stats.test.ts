@@ -1,7 +1,8 @@
 // Ground truth in bulk: the two profiles agree on random schedules, and sampled estimates are unbiased.
-import { describe, test, expect, vi } from 'vitest';
+import { describe, test, expect, vi, onTestFinished } from 'vitest';
 import fc from 'fast-check';
 import { Mutex, RWMutex, Semaphore, setMutexProfileFraction, setBlockProfileRate, setBlockProfileFraction, configureProfiler, lookup, type Guard } from '../src/index.js';
+import { observeWaits } from '../src/profile/contention.js';
 import { manualClock, flush, ms, totalsOf, seeded, contend } from './helpers.js';
 
 const clock = manualClock();
@@ -47,9 +48,30 @@ const KINDS: Record<string, Kind> = {
 
 describe.each(Object.keys(KINDS))('mutex total delay = block total delay at rate 1 (two views of one truth): %s', (kind) => {
   let run = 0;
-  test('random schedules with aborts and clock steps', async () => {
+  test('random schedules with aborts and clock steps, and a wait observer that follows all waits or every other', async () => {
     setMutexProfileFraction(1);
     setBlockProfileRate(1);
+    // a third view: the waits a wait observer follows (all of them in even runs, every other one in odd runs) each
+    // end once, and when it follows all, their times add up to the block profile's total
+    let all = true;
+    let asked = 0;
+    const open = new Set<number>();
+    let followed = 0;
+    let ended = 0;
+    let observed = 0;
+    const stop = observeWaits({
+      started: () => {
+        if (!all && asked++ % 2 === 1) return null;
+        open.add(++followed);
+        return followed;
+      },
+      ended: (_lock, _w, times, token) => {
+        expect(open.delete(token as number)).toBe(true);
+        ended++;
+        observed += times.end - times.t;
+      },
+    });
+    onTestFinished(stop);
     const { make, seed, runs } = KINDS[kind];
     const op = fc.oneof(
       fc.record({ k: fc.constant('acquire' as const), variant: fc.nat({ max: 5 }), abortable: fc.boolean() }),
@@ -59,6 +81,9 @@ describe.each(Object.keys(KINDS))('mutex total delay = block total delay at rate
     );
     await fc.assert(
       fc.asyncProperty(fc.array(op, { minLength: 1, maxLength: 30 }), async (ops) => {
+        all = run % 2 === 0;
+        followed = ended = observed = 0;
+        open.clear();
         const name = `eq-${kind}-${run++}`;
         const lock = make(name);
         const held: Guard[] = [];
@@ -88,6 +113,9 @@ describe.each(Object.keys(KINDS))('mutex total delay = block total delay at rate
         const m = await totalsOf('mutex', name);
         const b = await totalsOf('block', name);
         expect(Math.abs(m.delay - b.delay)).toBeLessThan(1e-6 * Math.max(1, b.delay)); // float sums, exact in ns
+        expect(open.size).toBe(0);
+        expect(ended).toBe(followed);
+        if (all) expect(Math.abs(observed - b.delay)).toBeLessThan(1e-6 * Math.max(1, b.delay));
         lock.settled();
       }),
       { seed: Number(process.env.FC_SEED ?? seed), numRuns: Number(process.env.FC_RUNS ?? runs) },
