@@ -11,7 +11,8 @@ import { Profile } from 'pprof-format';
 import { context, trace, type Span } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
-import { DeadlockError, Mutex, configureProfiler, setDeadlockDetection, setMutexProfileFraction } from '../src/index.js';
+import { DeadlockError, KeyedMutex, Mutex, RWMutex, Semaphore, configureProfiler, setDeadlockDetection, setLockTracking, setMutexProfileFraction, withLabels } from '../src/index.js';
+import { Mutex as DropInMutex, Semaphore as DropInSemaphore } from '../src/async-mutex/index.js';
 import { MutexprofInstrumentation, type MutexprofInstrumentationConfig } from '../src/opentelemetry/index.js';
 import { goBinary, manualClock, ms } from './helpers.js';
 
@@ -55,19 +56,29 @@ interface Traced {
   i: MutexprofInstrumentation;
   parent: Span;
   inRequest<T>(fn: () => Promise<T>): Promise<T>;
+  /** lock-wait spans started and not yet ended */
+  open(): number;
 }
 
 /** Runs `fn` with a tracer provider (in-memory exporter), a context manager and the instrumentation; undone after. */
 async function withTracing(config: MutexprofInstrumentationConfig, fn: (t: Traced) => Promise<void>): Promise<void> {
   const exporter = new InMemorySpanExporter();
-  const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
+  let open = 0;
+  const isWait = (span: { name: string }): boolean => span.name.startsWith('lock wait');
+  const counting = {
+    onStart: (span: { name: string }) => void (open += isWait(span) ? 1 : 0),
+    onEnd: (span: { name: string }) => void (open -= isWait(span) ? 1 : 0),
+    forceFlush: async () => {},
+    shutdown: async () => {},
+  };
+  const provider = new BasicTracerProvider({ spanProcessors: [counting, new SimpleSpanProcessor(exporter)] });
   const contexts = new AsyncLocalStorageContextManager().enable();
   context.setGlobalContextManager(contexts);
   const i = new MutexprofInstrumentation(config);
   i.setTracerProvider(provider);
   const parent = provider.getTracer('test').startSpan('request');
   try {
-    await fn({ exporter, i, parent, inRequest: (f) => context.with(trace.setSpan(context.active(), parent), f) });
+    await fn({ exporter, i, parent, inRequest: (f) => context.with(trace.setSpan(context.active(), parent), f), open: () => open });
   } finally {
     i.disable();
     parent.end();
@@ -118,12 +129,22 @@ describe('MutexprofInstrumentation with the OpenTelemetry SDK', () => {
     expect(aborted[0].end - aborted[0].start).toBeGreaterThanOrEqual(15e6);
   });
 
-  test('sampled events carry the request’s endpoint (trace_endpoint) with no labels in the code; go tool pprof -tags shows it', async () => {
+  test('sampled events of the mutex, block and hold profiles carry the request’s endpoint (trace_endpoint) with no labels in the code, and its root span’s id (span_id) when asked; go tool pprof -tags shows them', async () => {
     const mutex = labelsOf(await profile('mutex'));
     const endpoints = new Set(mutex.filter((s) => s.get('lock') === 'orders').map((s) => s.get('trace_endpoint')));
     expect(endpoints.has('GET /orders/:id')).toBe(true);
     const block = labelsOf(await profile('block'));
     expect(new Set(block.filter((s) => s.get('lock') === 'pool').map((s) => s.get('trace_endpoint')))).toEqual(new Set(['GET /stock']));
+    const hold = labelsOf(await profile('hold'));
+    expect(new Set(hold.filter((s) => s.get('lock') === 'pool').map((s) => s.get('trace_endpoint')))).toEqual(new Set(['GET /stock']));
+    expect(new Set(hold.filter((s) => s.get('lock') === 'orders').map((s) => s.get('trace_endpoint')))).toContain('GET /orders/:id');
+    // span_id (on in this service): the id of the request's server span, the local root of its trace
+    const spans = (await get('/spans')) as SpanJson[];
+    const servers = new Map(spans.filter((s) => s.parentSpanId === null).map((s) => [s.spanId, s.name]));
+    const stockIds = block.filter((s) => s.get('lock') === 'pool').map((s) => s.get('span_id'));
+    expect(stockIds.length).toBeGreaterThan(0);
+    for (const id of stockIds) expect(servers.get(id ?? ''), id).toBe('GET /stock');
+    expect(hold.filter((s) => s.get('lock') === 'pool').every((s) => servers.get(s.get('span_id') ?? '') === 'GET /stock')).toBe(true);
     if (go !== null) {
       const { stdout } = await promisify(execFile)(go, ['tool', 'pprof', '-tags', `${base}/debug/pprof/mutex`], { env: { ...process.env, PPROF_TMPDIR: root + 'node_modules/.cache' } });
       expect(stdout).toContain('trace_endpoint');
@@ -138,6 +159,110 @@ describe('MutexprofInstrumentation on its own', () => {
     expect(() => new MutexprofInstrumentation({ endpointLabel: 'yes' as never })).toThrow(/endpointLabel/);
     expect(() => new MutexprofInstrumentation(3 as never)).toThrow(/options must be an object/);
     for (const bad of [0, 1.5, -1, NaN, '100'] as never[]) expect(() => new MutexprofInstrumentation({ maxSpansPerSecond: bad })).toThrow(/maxSpansPerSecond/);
+  });
+
+  test('every lock kind: a span per contended wait with its kind, mode and weight, the holder’s labels where known, none open while it waits', async () => {
+    await withTracing({ minWaitMs: 0 }, async ({ exporter, inRequest, open }) => {
+      /** A traced wait on a lock held by `hold()`: no lock-wait span is open while it waits; the last span made. */
+      const waitBehind = async (hold: () => Promise<() => void>, wait: () => Promise<() => void>): Promise<Record<string, unknown>> => {
+        const release = await hold();
+        const waiting = inRequest(wait);
+        await null;
+        expect(open()).toBe(0);
+        release();
+        (await waiting)();
+        expect(open()).toBe(0);
+        const spans = exporter.getFinishedSpans();
+        return { name: spans.at(-1)?.name, ...spans.at(-1)?.attributes, spans: spans.length };
+      };
+      const disposer = (g: Disposable) => () => g[Symbol.dispose]();
+      const rw = new RWMutex({ name: 'config' });
+      expect(
+        await waitBehind(
+          async () => disposer(await rw.lock({ labels: { route: '/reload' } })),
+          async () => disposer(await rw.rLock()),
+        ),
+      ).toEqual({
+        name: 'lock wait config',
+        'mutexprof.lock.name': 'config',
+        'mutexprof.lock.kind': 'RWMutex',
+        'mutexprof.lock.mode': 'shared',
+        'mutexprof.wait.outcome': 'granted',
+        'mutexprof.holder.route': '/reload', // the holder's labels option, with tracking off
+        spans: 1,
+      });
+      // a writer waits for readers: no one holder
+      expect(
+        await waitBehind(
+          async () => disposer(await rw.rLock({ labels: { route: '/read' } })),
+          async () => disposer(await rw.lock()),
+        ),
+      ).toMatchObject({ 'mutexprof.lock.mode': 'exclusive', spans: 2 });
+      expect(
+        Object.keys(
+          (await waitBehind(
+            async () => disposer(await rw.rLock()),
+            async () => disposer(await rw.lock()),
+          )) as object,
+        ).some((k) => k.startsWith('mutexprof.holder')),
+      ).toBe(false);
+      const keyed = new KeyedMutex({ name: 'users' });
+      expect(
+        await waitBehind(
+          async () => disposer(await keyed.lock('u1')),
+          async () => disposer(await keyed.lock('u1')),
+        ),
+      ).toMatchObject({ name: 'lock wait users', 'mutexprof.lock.kind': 'KeyedMutex', 'mutexprof.lock.mode': 'exclusive', spans: 4 });
+      const pool = new Semaphore(3, { name: 'pool' });
+      expect(
+        await waitBehind(
+          async () => disposer(await pool.acquire({ weight: 2 })),
+          async () => disposer(await pool.acquire({ weight: 2 })),
+        ),
+      ).toMatchObject({ 'mutexprof.lock.kind': 'Semaphore', 'mutexprof.lock.mode': 'shared', 'mutexprof.lock.weight': 2, spans: 5 });
+      // the async-mutex drop-in's locks, as async-mutex code uses them
+      const legacy = new DropInMutex({ name: 'legacy' });
+      expect(
+        await waitBehind(
+          () => legacy.acquire(),
+          () => legacy.acquire(),
+        ),
+      ).toMatchObject({ name: 'lock wait legacy', 'mutexprof.lock.kind': 'Mutex', 'mutexprof.lock.mode': 'exclusive', spans: 6 });
+      const slots = new DropInSemaphore(2, { name: 'slots' });
+      const permits = async (n: number): Promise<() => void> => (await slots.acquire(n))[1];
+      expect(
+        await waitBehind(
+          () => permits(2),
+          () => permits(1),
+        ),
+      ).toMatchObject({ 'mutexprof.lock.kind': 'Semaphore', 'mutexprof.lock.weight': 1, spans: 7 });
+      // tracked: the holder's labels are its context's (withLabels) and its option's
+      setLockTracking('on');
+      try {
+        const mu = new Mutex({ name: 'orders' });
+        const held = await waitBehind(
+          () => withLabels({ tenant: 't1' }, async () => disposer(await mu.lock({ labels: { route: '/orders' } }))),
+          async () => disposer(await mu.lock()),
+        );
+        expect(held).toMatchObject({ 'mutexprof.holder.tenant': 't1', 'mutexprof.holder.route': '/orders', spans: 8 });
+      } finally {
+        setLockTracking('off');
+      }
+      // a holder without labels after one with them: none
+      const mu = new Mutex({ name: 'plain' });
+      await waitBehind(
+        async () => disposer(await mu.lock({ labels: { route: '/a' } })),
+        async () => disposer(await mu.lock()),
+      );
+      expect(
+        Object.keys(
+          (await waitBehind(
+            async () => disposer(await mu.lock()),
+            async () => disposer(await mu.lock()),
+          )) as object,
+        ).some((k) => k.startsWith('mutexprof.holder')),
+      ).toBe(false);
+    });
   });
 
   test('a wait that deadlock detection rejects is a whole span, outcome deadlock, status ERROR', async () => {

@@ -113,6 +113,19 @@ class WithHolder {
 
 type Pending = Context | WithHolder;
 
+/** What the holder's record keeps of its labels (src/diagnostics/records.ts): all of them while tracked, else its option's. */
+interface HolderRecord {
+  labels?: { pairs: LabelPairs } | null;
+  labelsOption?: { pairs: LabelPairs } | null;
+}
+
+/** The holder's labels where known: a tracked acquisition's (its context's and its option's), else its `labels` option. */
+function holderLabels(holder: HolderRecord | null): LabelPairs | undefined {
+  if (holder === null) return undefined;
+  const pairs = (holder.labels ?? holder.labelsOption)?.pairs;
+  return pairs === undefined || pairs.length === 0 ? undefined : pairs;
+}
+
 /** The span budget's state: spans made in the second that began at `since` (ns), and the threshold in force (ms). */
 interface Budget {
   since: number;
@@ -194,7 +207,7 @@ export class MutexprofInstrumentation {
     const context = this.#context.active();
     const span = this.#trace.getSpan(context);
     if (span === undefined || !span.isRecording()) return null;
-    const holder = (lock.holder as { labels?: { pairs: LabelPairs } | null } | null)?.labels?.pairs;
+    const holder = holderLabels(lock.holder as HolderRecord | null);
     return holder === undefined ? context : new WithHolder(context, holder);
   }
 
@@ -211,7 +224,7 @@ export class MutexprofInstrumentation {
       'mutexprof.wait.outcome': deadlock ? 'deadlock' : aborted ? 'aborted' : 'granted',
     };
     if (p instanceof WithHolder) for (const [k, v] of p.holder) attributes[`mutexprof.holder.${k}`] = v;
-    if (lock.permits !== undefined) attributes['mutexprof.lock.weight'] = w.weight;
+    if (lock.kind === 'Semaphore') attributes['mutexprof.lock.weight'] = w.weight; // the drop-in's too (no fixed permits)
     if (this.#budget.threshold > this.#config.minWaitMs) attributes['mutexprof.wait.threshold_ms'] = this.#budget.threshold;
     // the wait's length on the profiler's clock (as the block profile has it), ending now
     const end = TIME_ORIGIN + performance.now();
