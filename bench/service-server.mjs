@@ -30,7 +30,8 @@ const switchable = setup.labels !== 'withLabels' && setup.register !== true && s
 const require = createRequire(import.meta.url);
 // tracing: OpenTelemetry's Node SDK with the http instrumentation, in both modes (spans batched, then dropped, as an
 // exporter that ships them elsewhere would); `otel` (a minWaitMs): mutexprof/opentelemetry in 'on' only (`spanBudget`:
-// its maxSpansPerSecond, as a string: JSON has no Infinity)
+// its maxSpansPerSecond, as a string: JSON has no Infinity); `spinNs`: a busy loop of that many ns per request in 'on'
+// only, outside the locks (the calibration row: a cost known beforehand, to see what a ratio resolves)
 const instrumentation = setup.tracing ? await startTracing() : null;
 // loaded after the instrumentation: http is patched when it is required
 const http = require('node:http');
@@ -148,6 +149,7 @@ async function handle() {
   if (cfg.style === 'go' && inventory === ours) return handleGo();
   if (cfg.style === 'using' && inventory === ours) return handleUsing();
   const s = await config.withRLock(() => settings, lockOptions);
+  if (mode === 'on' && setup.spinNs !== undefined) spin(setup.spinNs);
   await inventory.withLock(critical, lockOptions);
   return s.currency;
 }

@@ -49,6 +49,8 @@ export const SETTINGS = {
   'tracing + mutexprof/opentelemetry, minWaitMs 5 (recommended)': { setup: { tracing: true, otel: 5 } },
   'tracing + mutexprof/opentelemetry, minWaitMs 0': { setup: { tracing: true, otel: 0 } },
   'tracing + mutexprof/opentelemetry, minWaitMs 0, no span budget (a span per contended wait)': { setup: { tracing: true, otel: 0, spanBudget: 'Infinity' } },
+  // calibration: a cost known beforehand (a busy loop outside the lock in 'on' only), to see what a ratio can resolve
+  'tracing + 1 µs of CPU per request (calibration: a known cost)': { setup: { tracing: true, spinNs: 1000 } },
 };
 
 /**
@@ -80,6 +82,7 @@ const NEEDS = {
   // the preload (node --import <dist>/register.js) runs on this build only: a baseline's dist may have none
   register: () => false,
   otel: () => false,
+  spinNs: () => true,
   spanBudget: () => false,
 };
 

@@ -11,7 +11,7 @@ configureProfiler({ now: clock.now });
 // One property, run against each lock kind through a factory: a random schedule of acquisitions (a kind-specific
 // variant: a writer or a reader, a weight), clock steps, aborts and releases, then everything released.
 interface Kind {
-  make(name: string): { waiting: number; acquire(variant: number, signal?: AbortSignal): Promise<Guard>; settled(): void };
+  make(name: string): { waiting: number; acquire(variant: number, signal?: AbortSignal): Promise<Guard>; settled(): void; view: { followed: number } };
   seed: number;
   runs: number;
 }
@@ -25,6 +25,7 @@ const KINDS: Record<string, Kind> = {
         },
         acquire: (v, signal) => (v % 2 === 0 ? rw.lock({ signal }) : rw.rLock({ signal })),
         settled: () => expect(rw.locked || rw.readers > 0).toBe(false),
+        view: rw as unknown as { followed: number },
       };
     },
     seed: 7,
@@ -39,6 +40,7 @@ const KINDS: Record<string, Kind> = {
         },
         acquire: (v, signal) => sem.acquire({ weight: 1 + (v % 3), signal }), // waits that end over several releases
         settled: () => expect(sem.available).toBe(3),
+        view: sem as unknown as { followed: number },
       };
     },
     seed: 11,
@@ -119,6 +121,91 @@ describe.each(Object.keys(KINDS))('mutex total delay = block total delay at rate
         lock.settled();
       }),
       { seed: Number(process.env.FC_SEED ?? seed), numRuns: Number(process.env.FC_RUNS ?? runs) },
+    );
+  });
+});
+
+/** The value an arbitrary makes. */
+type OpOf<A> = A extends fc.Arbitrary<infer T> ? T : never;
+
+// A wait observer alone (no profile or metric on) follows waits outside the contention accounting: each followed
+// wait's times must be its true length, and when the profiles are switched on in the middle of a schedule, with
+// waits the observer follows still queued, the waits that start after must give mutex = block totals exactly.
+describe.each(Object.keys(KINDS))('a wait observer alone, then the profiles switched on mid-schedule: %s', (kind) => {
+  let run = 0;
+  test('each followed wait’s times are its true length; the profiles’ totals agree from the switch on', async () => {
+    setMutexProfileFraction(0);
+    setBlockProfileRate(0);
+    let last = 0;
+    const told = new Map<number, number>();
+    const stop = observeWaits({
+      started: () => ++last,
+      ended: (_lock, _w, times, token) => {
+        expect(told.has(token as number)).toBe(false);
+        told.set(token as number, times.end - times.t);
+      },
+    });
+    onTestFinished(stop);
+    const { make, seed, runs } = KINDS[kind];
+    const op = fc.oneof(
+      fc.record({ k: fc.constant('acquire' as const), variant: fc.nat({ max: 5 }), abortable: fc.boolean() }),
+      fc.record({ k: fc.constant('advance' as const), ns: fc.integer({ min: 1, max: 5 * ms }) }),
+      fc.record({ k: fc.constant('abort' as const), pick: fc.nat() }),
+      fc.record({ k: fc.constant('release' as const), pick: fc.nat() }),
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.array(op, { maxLength: 20 }), fc.array(op, { maxLength: 20 }), async (before, after) => {
+        setMutexProfileFraction(0);
+        setBlockProfileRate(0);
+        told.clear();
+        const name = `observed-${kind}-${run++}`;
+        const lock = make(name);
+        const held: Guard[] = [];
+        const ctrls: AbortController[] = [];
+        const pending: Promise<unknown>[] = [];
+        // ground truth: each wait's start and end on the clock, by the observer's token
+        const truth = new Map<number, { start: number; end: number }>();
+        const apply = async (o: OpOf<typeof op>): Promise<void> => {
+          if (o.k === 'acquire') {
+            const ac = o.abortable ? new AbortController() : undefined;
+            if (ac) ctrls.push(ac);
+            const seen = last;
+            const start = clock.now();
+            const p = lock.acquire(o.variant, ac?.signal);
+            const token = last !== seen ? last : null; // told of its start: it queued
+            const settle = (): void => {
+              if (token !== null) truth.set(token, { start, end: clock.now() });
+            };
+            pending.push(
+              p.then(
+                (g) => (settle(), void held.push(g)),
+                () => settle(),
+              ),
+            );
+          } else if (o.k === 'advance') clock.advance(o.ns);
+          else if (o.k === 'abort' && ctrls.length > 0) ctrls[o.pick % ctrls.length].abort();
+          else if (o.k === 'release' && held.length > 0) held.splice(o.pick % held.length, 1)[0][Symbol.dispose]();
+          await flush();
+        };
+        for (const o of before) await apply(o);
+        setMutexProfileFraction(1);
+        setBlockProfileRate(1);
+        for (const o of after) await apply(o);
+        while (held.length > 0 || lock.waiting > 0) {
+          clock.advance(ms);
+          for (const g of held.splice(0)) g[Symbol.dispose]();
+          await flush();
+        }
+        await Promise.all(pending);
+        expect([...told.keys()].sort((a, b) => a - b)).toEqual([...truth.keys()].sort((a, b) => a - b));
+        for (const [token, t] of truth) expect(told.get(token), `wait ${token}`).toBe(t.end - t.start);
+        const m = await totalsOf('mutex', name);
+        const b = await totalsOf('block', name);
+        expect(Math.abs(m.delay - b.delay)).toBeLessThan(1e-6 * Math.max(1, b.delay));
+        expect(lock.view.followed).toBe(0);
+        lock.settled();
+      }),
+      { seed: Number(process.env.FC_SEED ?? seed), numRuns: Number(process.env.FC_RUNS ?? Math.ceil(runs / 2)) },
     );
   });
 });

@@ -14,8 +14,9 @@
 //     goes through `sharedReleased`, which picks the record it ends when the release has no guard. (A record made
 //     while acquisitions are not observed carries a labels option only: one taken at once is not told its grant.)
 //   - A lock whose queue was empty calls `firstWaiter` for its new waiter. A wait that queues while
-//     `observing.waits` is set calls `waitStarted`, which may follow it (sets its `times`, counts it in its lock's
-//     `followed`). A followed wait's leaving calls `waitEnded`, once, granted or given up (and why).
+//     `observing.waits` is set calls `waitStarted`, which may follow it (sets its `times`; counts it in its lock's
+//     `followed` when release events are to read its waiting). A followed wait's leaving calls `waitEnded`, once,
+//     granted or given up (and why).
 //   - A release is a release event when followed waits are queued and the lock's rule says it ends their waiting
 //     (Mutex and RWMutex: every release does; a Semaphore's, one that grants), or when waiting is carried
 //     (`carried`) and no followed wait is left queued. It calls `releaseEvent` before it grants anyone, and passes

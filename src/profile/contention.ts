@@ -3,8 +3,10 @@
 // seam (src/locks/seam.ts): waitStarted, releaseEvent, waitEnded.
 //
 // ─── The invariant ──────────────────────────────────────────────────────────────────────────────────────────
-// When waits are timed, queued waiters are followed. At any moment the waiting that the lock's next release event
-// ends the blame for (see "What is recorded" in src/profile/recorder.ts) is
+// While a profile or lock metrics need it (`sampling.accounting`), queued waiters are followed and counted in their
+// lock's `followed`; while only wait observers are on, the waits they follow are stamped and left out of it (see
+// observedOnly), and the accounting below is as if they were not queued. At any moment the waiting that the lock's
+// next release event ends the blame for (see "What is recorded" in src/profile/recorder.ts) is
 //     delay = Σ over followed waiters of (now − max(enqueued, last))  +  carry
 //           = followed·(now − last) − rel + carry,   where rel = Σ (max(enqueued, last) − last),
 // with `last` the time of the previous release event. Everything is a duration relative to `last`, so no large
@@ -14,7 +16,8 @@
 //   waitEnded      by the event: followed −= 1 (its rel is already 0 after the event);
 //                  without one (abort; readers admitted after an aborted writer): its waiting since `last` moves
 //                  into carry, its rel out of rel, followed −= 1
-// At fraction 1 every event is recorded, so the mutex profile's total delay equals the block profile's.
+// At fraction 1 every event is recorded, so the mutex profile's total delay equals the block profile's (over the
+// waits that start while both are on: an interval in progress when the fraction changes keeps its draw).
 //
 // Sampling: an event's delay only involves the waiting since the previous event, so whether an event is sampled
 // is drawn when its interval starts (the previous event, or the first followed wait): in an interval that will
@@ -62,6 +65,8 @@ class Times implements WaitTimes {
   observer: WaitObserver | null;
   token: unknown;
   more: unknown[] | null = null;
+  /** whether the wait is in the accounting (its lock's `followed`): false when only wait observers follow it */
+  counted = true;
   constructor(t: number, stamped: boolean, observer: WaitObserver | null, token: unknown) {
     this.t = t;
     this.end = t;
@@ -109,6 +114,7 @@ function accountOf(lock: LockView): Account {
 
 /** The seam's waitStarted: `w` queued on `lock` while waits are timed; it is followed from now on. */
 export function waitStarted<T>(lock: LockView, w: WaiterView, p: Promise<T>, leaf: string): Promise<T> {
+  if (!sampling.accounting) return observedOnly(lock, w, p);
   const acc = accountOf(lock);
   let t = -1; // followed, but no timestamp needed (the clock is positive)
   if (lock.followed === 0 && !lock.carried) {
@@ -149,9 +155,29 @@ export function releaseEvent(lock: LockView, leaf: string, skip: Method, release
   return t;
 }
 
+/**
+ * No profile or metric needs the accounting (only wait observers are on): a wait an observer follows is stamped and
+ * kept out of its lock's `followed` (its end reads the clock itself); one none follows is not followed at all.
+ * A profile turned on meanwhile follows the waits that start after it, as it would any.
+ */
+function observedOnly<T>(lock: LockView, w: WaiterView, p: Promise<T>): Promise<T> {
+  const times = tellStarted(lock, w);
+  if (times === null) return p;
+  times.t = times.end = sampling.now();
+  times.counted = false;
+  w.times = times;
+  return p;
+}
+
 /** The seam's waitEnded: followed `w` left, by the release event at `at` (0: time not read yet), or without one. */
 export function waitEnded(lock: LockView, w: WaiterView, byEvent: boolean, at: number, aborted: boolean, reason: unknown): number {
   const times = w.times as Times;
+  if (!times.counted) {
+    if (!byEvent) times.end = sampling.now();
+    else times.end = at !== 0 ? at : (at = sampling.now());
+    tellEnded(lock, w, times, aborted, reason);
+    return at;
+  }
   const l = lock as { followed: number; carried: boolean };
   if (byEvent) {
     // its waiting up to the event is in that event's delay; after an event every remaining rel is 0

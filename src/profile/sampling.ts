@@ -30,6 +30,8 @@ export interface Sampling {
   metrics: boolean;
   /** wait observers (src/profile/contention.ts): while any, every contended wait is timed */
   observers: number;
+  /** whether a profile or lock metrics need the contention accounting (src/profile/contention.ts); else only observers follow waits */
+  accounting: boolean;
   /** the block profile's rate (ns), Go's SetBlockProfileRate */
   blockRate: number;
   /** release events the mutex profile records (its fraction: SetMutexProfileFraction) */
@@ -51,6 +53,7 @@ const newDraw = (fraction: number): Draw => ({ fraction, eff: fraction, gap: 1, 
 export const sampling: Sampling = shared<Sampling>('sampling', () => ({
   metrics: false,
   observers: 0,
+  accounting: false,
   blockRate: 0,
   mutex: newDraw(0),
   block: newDraw(1),
@@ -74,7 +77,8 @@ export function checkRate(fn: string, rate: unknown): number {
 
 /** Recomputes whether contended waits are timed (a contention profile, lock metrics or a wait observer is on). */
 export function retime(): void {
-  observing.waits = sampling.mutex.fraction > 0 || sampling.blockRate > 0 || sampling.metrics || sampling.observers > 0;
+  sampling.accounting = sampling.mutex.fraction > 0 || sampling.blockRate > 0 || sampling.metrics;
+  observing.waits = sampling.accounting || sampling.observers > 0;
 }
 
 /**

@@ -24,7 +24,7 @@ export const VERSION: string = typeof __MUTEXPROF_VERSION__ === 'string' ? __MUT
 
 const KEY = Symbol.for('mutexprof');
 /** The shape of every slot below; bump on any change to what a slot holds. */
-export const PROTOCOL = 5;
+export const PROTOCOL = 6;
 
 interface Registry {
   readonly protocol: number;
