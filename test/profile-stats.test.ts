@@ -48,6 +48,50 @@ const KINDS: Record<string, Kind> = {
   },
 };
 
+/** The value an arbitrary makes. */
+type OpOf<A> = A extends fc.Arbitrary<infer T> ? T : never;
+
+/** One step of a random schedule: an acquisition (a kind's variant, abortable or not), a clock step, an abort, a release. */
+const op = fc.oneof(
+  fc.record({ k: fc.constant('acquire' as const), variant: fc.nat({ max: 5 }), abortable: fc.boolean() }),
+  fc.record({ k: fc.constant('advance' as const), ns: fc.integer({ min: 1, max: 5 * ms }) }),
+  fc.record({ k: fc.constant('abort' as const), pick: fc.nat() }),
+  fc.record({ k: fc.constant('release' as const), pick: fc.nat() }),
+);
+
+/** Runs steps on `lock`; `acquire` may wrap each acquisition's call (to see what it is told). */
+function schedule(lock: ReturnType<Kind['make']>) {
+  const held: Guard[] = [];
+  const ctrls: AbortController[] = [];
+  const pending: Promise<unknown>[] = [];
+  return {
+    async apply(o: OpOf<typeof op>, acquire = (call: () => Promise<Guard>): Promise<Guard> => call()): Promise<void> {
+      if (o.k === 'acquire') {
+        const ac = o.abortable ? new AbortController() : undefined;
+        if (ac) ctrls.push(ac);
+        pending.push(
+          acquire(() => lock.acquire(o.variant, ac?.signal)).then(
+            (g) => void held.push(g),
+            () => undefined,
+          ),
+        );
+      } else if (o.k === 'advance') clock.advance(o.ns);
+      else if (o.k === 'abort' && ctrls.length > 0) ctrls[o.pick % ctrls.length].abort();
+      else if (o.k === 'release' && held.length > 0) held.splice(o.pick % held.length, 1)[0][Symbol.dispose]();
+      await flush();
+    },
+    /** Releases everything, a millisecond apart, until no one holds or waits. */
+    async drain(): Promise<void> {
+      while (held.length > 0 || lock.waiting > 0) {
+        clock.advance(ms);
+        for (const g of held.splice(0)) g[Symbol.dispose]();
+        await flush();
+      }
+      await Promise.all(pending);
+    },
+  };
+}
+
 describe.each(Object.keys(KINDS))('mutex total delay = block total delay at rate 1 (two views of one truth): %s', (kind) => {
   let run = 0;
   test('random schedules with aborts and clock steps, and a wait observer that follows all waits or every other', async () => {
@@ -75,12 +119,6 @@ describe.each(Object.keys(KINDS))('mutex total delay = block total delay at rate
     });
     onTestFinished(stop);
     const { make, seed, runs } = KINDS[kind];
-    const op = fc.oneof(
-      fc.record({ k: fc.constant('acquire' as const), variant: fc.nat({ max: 5 }), abortable: fc.boolean() }),
-      fc.record({ k: fc.constant('advance' as const), ns: fc.integer({ min: 1, max: 5 * ms }) }),
-      fc.record({ k: fc.constant('abort' as const), pick: fc.nat() }),
-      fc.record({ k: fc.constant('release' as const), pick: fc.nat() }),
-    );
     await fc.assert(
       fc.asyncProperty(fc.array(op, { minLength: 1, maxLength: 30 }), async (ops) => {
         all = run % 2 === 0;
@@ -88,30 +126,9 @@ describe.each(Object.keys(KINDS))('mutex total delay = block total delay at rate
         open.clear();
         const name = `eq-${kind}-${run++}`;
         const lock = make(name);
-        const held: Guard[] = [];
-        const ctrls: AbortController[] = [];
-        const pending: Promise<unknown>[] = [];
-        for (const o of ops) {
-          if (o.k === 'acquire') {
-            const ac = o.abortable ? new AbortController() : undefined;
-            if (ac) ctrls.push(ac);
-            pending.push(
-              lock.acquire(o.variant, ac?.signal).then(
-                (g) => void held.push(g),
-                () => undefined,
-              ),
-            );
-          } else if (o.k === 'advance') clock.advance(o.ns);
-          else if (o.k === 'abort' && ctrls.length > 0) ctrls[o.pick % ctrls.length].abort();
-          else if (o.k === 'release' && held.length > 0) held.splice(o.pick % held.length, 1)[0][Symbol.dispose]();
-          await flush();
-        }
-        while (held.length > 0 || lock.waiting > 0) {
-          clock.advance(ms);
-          for (const g of held.splice(0)) g[Symbol.dispose]();
-          await flush();
-        }
-        await Promise.all(pending);
+        const steps = schedule(lock);
+        for (const o of ops) await steps.apply(o);
+        await steps.drain();
         const m = await totalsOf('mutex', name);
         const b = await totalsOf('block', name);
         expect(Math.abs(m.delay - b.delay)).toBeLessThan(1e-6 * Math.max(1, b.delay)); // float sums, exact in ns
@@ -124,9 +141,6 @@ describe.each(Object.keys(KINDS))('mutex total delay = block total delay at rate
     );
   });
 });
-
-/** The value an arbitrary makes. */
-type OpOf<A> = A extends fc.Arbitrary<infer T> ? T : never;
 
 // A wait observer alone (no profile or metric on) follows waits outside the contention accounting: each followed
 // wait's times must be its true length, and when the profiles are switched on in the middle of a schedule, with
@@ -147,12 +161,6 @@ describe.each(Object.keys(KINDS))('a wait observer alone, then the profiles swit
     });
     onTestFinished(stop);
     const { make, seed, runs } = KINDS[kind];
-    const op = fc.oneof(
-      fc.record({ k: fc.constant('acquire' as const), variant: fc.nat({ max: 5 }), abortable: fc.boolean() }),
-      fc.record({ k: fc.constant('advance' as const), ns: fc.integer({ min: 1, max: 5 * ms }) }),
-      fc.record({ k: fc.constant('abort' as const), pick: fc.nat() }),
-      fc.record({ k: fc.constant('release' as const), pick: fc.nat() }),
-    );
     await fc.assert(
       fc.asyncProperty(fc.array(op, { maxLength: 20 }), fc.array(op, { maxLength: 20 }), async (before, after) => {
         setMutexProfileFraction(0);
@@ -160,43 +168,23 @@ describe.each(Object.keys(KINDS))('a wait observer alone, then the profiles swit
         told.clear();
         const name = `observed-${kind}-${run++}`;
         const lock = make(name);
-        const held: Guard[] = [];
-        const ctrls: AbortController[] = [];
-        const pending: Promise<unknown>[] = [];
+        const steps = schedule(lock);
         // ground truth: each wait's start and end on the clock, by the observer's token
         const truth = new Map<number, { start: number; end: number }>();
-        const apply = async (o: OpOf<typeof op>): Promise<void> => {
-          if (o.k === 'acquire') {
-            const ac = o.abortable ? new AbortController() : undefined;
-            if (ac) ctrls.push(ac);
-            const seen = last;
-            const start = clock.now();
-            const p = lock.acquire(o.variant, ac?.signal);
-            const token = last !== seen ? last : null; // told of its start: it queued
-            const settle = (): void => {
-              if (token !== null) truth.set(token, { start, end: clock.now() });
-            };
-            pending.push(
-              p.then(
-                (g) => (settle(), void held.push(g)),
-                () => settle(),
-              ),
-            );
-          } else if (o.k === 'advance') clock.advance(o.ns);
-          else if (o.k === 'abort' && ctrls.length > 0) ctrls[o.pick % ctrls.length].abort();
-          else if (o.k === 'release' && held.length > 0) held.splice(o.pick % held.length, 1)[0][Symbol.dispose]();
-          await flush();
+        const timed = (call: () => Promise<Guard>): Promise<Guard> => {
+          const seen = last;
+          const start = clock.now();
+          const p = call();
+          const token = last !== seen ? last : null; // told of its start: it queued
+          const settle = (): void => void (token !== null && truth.set(token, { start, end: clock.now() }));
+          p.then(settle, settle);
+          return p;
         };
-        for (const o of before) await apply(o);
+        for (const o of before) await steps.apply(o, timed);
         setMutexProfileFraction(1);
         setBlockProfileRate(1);
-        for (const o of after) await apply(o);
-        while (held.length > 0 || lock.waiting > 0) {
-          clock.advance(ms);
-          for (const g of held.splice(0)) g[Symbol.dispose]();
-          await flush();
-        }
-        await Promise.all(pending);
+        for (const o of after) await steps.apply(o, timed);
+        await steps.drain();
         expect([...told.keys()].sort((a, b) => a - b)).toEqual([...truth.keys()].sort((a, b) => a - b));
         for (const [token, t] of truth) expect(told.get(token), `wait ${token}`).toBe(t.end - t.start);
         const m = await totalsOf('mutex', name);
