@@ -3,6 +3,7 @@
 import { describe, test, expect, beforeEach } from 'vitest';
 import fc from 'fast-check';
 import { Semaphore, KeyedMutex, setMutexProfileFraction, setBlockProfileRate, configureProfiler, setLockTracking, queryLocks, lookup, type Guard } from '../src/index.js';
+import { Semaphore as DropInSemaphore } from '../src/async-mutex/index.js';
 import { flush, track, manualClock, ms, samplesOf, totalsOf, names, abortListeners } from './helpers.js';
 
 const clock = manualClock();
@@ -122,6 +123,22 @@ describe('Semaphore', () => {
     } finally {
       setLockTracking('off');
     }
+  });
+
+  test('a waiter’s weight is in the live view untracked too, and for the async-mutex drop-in’s Semaphore (whose permits are not fixed)', async () => {
+    const sem = new Semaphore(5, { name: 'sem-untracked' });
+    const g = await sem.acquire({ weight: 3 });
+    const w = sem.acquire({ weight: 4 });
+    const dropIn = new DropInSemaphore(5, { name: 'dropin-live' });
+    const [, release] = await dropIn.acquire(3);
+    const v = dropIn.acquire(4);
+    const { pending } = queryLocks();
+    expect(pending.filter((s) => s.name === 'sem-untracked')).toEqual([expect.objectContaining({ kind: 'Semaphore', weight: 4 })]);
+    expect(pending.filter((s) => s.name === 'dropin-live')).toEqual([expect.objectContaining({ kind: 'Semaphore', weight: 4 })]);
+    g[Symbol.dispose]();
+    (await w)[Symbol.dispose]();
+    release();
+    (await v)[1]();
   });
 
   test('a guard whose record a release(n) ended ends the next one: no holder outlives the permits', async () => {

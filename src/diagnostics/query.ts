@@ -74,7 +74,7 @@ export function stateOf(a: Acquisition, nowNs: number): LockState {
     ageMs: (nowNs - a.since) / 1e6,
     labels: labelsOf(a.lock, a),
     stack: a.stack === null ? null : resolve(a.stack, a.lock.leafFor(a.mode)),
-    ...(a.lock.permits === undefined ? {} : { weight: a.weight }),
+    ...(a.lock.kind === 'Semaphore' ? { weight: a.weight } : {}), // the drop-in's too (its permits are not fixed)
     lockId: lockId(a.lock),
   };
 }
@@ -108,6 +108,7 @@ export function waitersOf(lock: LockView, nowNs: number): LockState[] {
         ageMs: Math.max(0, nowMs - w.since),
         labels: labelsOf(lock, a === null ? null : { labels: a.labelsOption }),
         stack: null,
+        ...(lock.kind === 'Semaphore' ? { weight: w.weight } : {}),
         lockId: lockId(lock),
       });
     }
