@@ -3,7 +3,8 @@
 // 100 µs); the share of the service's busy CPU time (idle excluded) spent in the frames the setting adds, everything
 // they call included. It resolves well under 1 %, which a ratio of two runs cannot here (the A/A rows read ±3–7 %),
 // but it is a floor: it counts those frames, not what they cost the code around them (caches, the collector, the
-// clock's calls into Node), which the ten-run ratio rows showed to be as much again or more (docs/opentelemetry.md#cost).
+// clock's calls into Node), which the ratio rows cannot resolve either (their calibration row, a known 1 µs of CPU per
+// request, reads 1.01–1.03: docs/opentelemetry.md#cost).
 // Each scenario runs `--runs` times (fresh processes); the median and the range are reported.
 //   node bench/attribution.mjs [--node=24] [--scenario=immediate|stat|sync|all] [--seconds=10] [--runs=3] [--markdown]
 //     [--dist=<a build's dist/, e.g. bench/.baseline/<rev>/dist (node bench/baseline.mjs <rev>): before and after>]
