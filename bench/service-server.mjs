@@ -12,7 +12,7 @@
 // the same seconds of the machine (two processes of one build differed by 16 % in req/s in an A/A run here, and
 // the machine drifts within seconds). 'stats' stops it and answers the counts. A setting that cannot be undone within the
 // process (withLabels: its AsyncLocalStorage stays on) answers switchable: false and stays 'on'; the benchmark then
-// compares two processes.
+// compares two processes. { mode } sets one mode; { clockScale } slows the profiler's clock (bench/instructions.mjs).
 import { createRequire } from 'node:module';
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
@@ -236,6 +236,7 @@ function summary(s) {
   return { rps: (s.n * 1000) / s.ms, p99: at(0.99), n: s.n, cpu: s.cpu, ms: s.ms };
 }
 
+let clockScale = 1;
 process.on('message', async (m) => {
   if (m === 'exit') {
     clearTimeout(timer);
@@ -271,6 +272,13 @@ process.on('message', async (m) => {
     };
     next();
     process.send({ ok: true });
+  } else if (typeof m === 'object' && m !== null && typeof m.clockScale === 'number') {
+    // the profiler's clock runs clockScale times slower: a process slowed down that much (bench/instructions.mjs, under
+    // valgrind) sees the waits, and the seconds of the span budget, of the service at full speed
+    // (one clock function, its scale a variable: a new function would deoptimize the code that inlined the last)
+    if (clockScale === 1) lib.configureProfiler({ now: () => (performance.now() * 1e6) / clockScale });
+    clockScale = m.clockScale;
+    process.send({ clockScale });
   } else if (typeof m === 'object' && m !== null && (m.mode === 'on' || m.mode === 'off')) {
     if (switchable) await setMode(m.mode);
     process.send({ mode });
