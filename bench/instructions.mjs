@@ -23,7 +23,7 @@
 //
 // The A/A rows (one setting in two processes) show what the count moves between processes.
 //   node bench/instructions.mjs [--node=24] [--scenario=immediate|stat|all] [--warmup=10000] [--block=2000]
-//     [--blocks=6] [--cache] [--rows=alone,again,recommended,zero] [--markdown] [--tag=<tag>]
+//     [--blocks=6] [--cache] [--rows=alone,again,recommended,zero,follow] [--markdown] [--tag=<tag>]
 // --markdown writes bench/results/<date>-instructions[-node<major>][-<tag>].md (--tag=<tag>). KEEP_DUMPS=1 keeps callgrind's files.
 import { execFileSync, fork } from 'node:child_process';
 import { once } from 'node:events';
@@ -64,6 +64,12 @@ const ROWS = {
   again: { name: `${ALONE}, a second process`, setting: SETTINGS[ALONE] },
   recommended: { name: 'tracing + mutexprof/opentelemetry, minWaitMs 5 (recommended)', setting: SETTINGS['tracing + mutexprof/opentelemetry, minWaitMs 5 (recommended)'] },
   zero: { name: 'tracing + mutexprof/opentelemetry, minWaitMs 0', setting: SETTINGS['tracing + mutexprof/opentelemetry, minWaitMs 0'] },
+  // every wait of a traced request followed and none made a span (no budget to spend, no wait that long): what
+  // following costs, whatever the span budget's regime
+  follow: {
+    name: 'tracing + mutexprof/opentelemetry following every wait, no span (minWaitMs 10⁶, no span budget)',
+    setting: { setup: { tracing: true, otel: 1e6, spanBudget: 'Infinity' } },
+  },
 };
 const RUNS = arg('rows', Object.keys(ROWS).join(','))
   .split(',')
