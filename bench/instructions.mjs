@@ -16,10 +16,11 @@
 // estimate: instructions + 10 × first-level misses + 100 × last-level misses), which counts what the code costs the
 // caches as well as what it executes; about twice as slow.
 //
-// Valgrind runs the process ~50× slower, which would make every wait of the contended service ~50× longer and every
-// second of the span budget ~50× fewer requests: the profiler's clock is slowed by as much (configureProfiler({ now }),
-// the service's { clockScale } message), the factor measured first as the service's req/s at full speed (a plain
-// process of the same setting, 5 s) over its req/s under valgrind (each warm-up block sets it anew).
+// Valgrind runs the process 30–110× slower, which would make every wait of the contended service that much longer and
+// every second of the span budget that many times fewer requests: the profiler's clock is slowed by as much
+// (configureProfiler({ now }), the service's { clockScale } message), the factor measured first as the service's req/s
+// at full speed (a plain process of the same setting, 5 s) over its req/s under valgrind (each warm-up block sets it
+// anew).
 //
 // The A/A rows (one setting in two processes) show what the count moves between processes.
 //   node bench/instructions.mjs [--node=24] [--scenario=immediate|stat|all] [--warmup=10000] [--block=2000]
@@ -54,7 +55,7 @@ const version = execFileSync(node, ['--version'], { encoding: 'utf8' }).trim();
 const dist = fileURLToPath(new URL('../dist', import.meta.url));
 const server = fileURLToPath(new URL('./service-server.mjs', import.meta.url));
 
-// the collector and the compiler on the main thread; none of V8's heuristics that go by the clock (a process ~50×
+// the collector and the compiler on the main thread; none of V8's heuristics that go by the clock (a process 30–110×
 // slower would see its allocation rate fall, and the memory reducer collect, bytecode be flushed and compiled again)
 const NODE_FLAGS = ['--single-threaded', '--no-memory-reducer', '--no-flush-bytecode'];
 const ALONE = 'tracing alone (OpenTelemetry SDK and http instrumentation, A/A)';
