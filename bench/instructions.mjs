@@ -23,7 +23,7 @@
 // anew).
 //
 // The A/A rows (one setting in two processes) show what the count moves between processes.
-//   node bench/instructions.mjs [--node=24] [--scenario=immediate|stat|all] [--warmup=10000] [--block=2000]
+//   node bench/instructions.mjs [--node=24] [--scenario=immediate|stat|all] [--warmup=16000] [--block=2000]
 //     [--blocks=6] [--cache] [--rows=alone,again,recommended,zero,follow] [--markdown] [--tag=<tag>]
 // --markdown writes bench/results/<date>-instructions[-node<major>][-<tag>].md (--tag=<tag>). KEEP_DUMPS=1 keeps callgrind's files.
 import { execFileSync, fork } from 'node:child_process';
@@ -40,7 +40,8 @@ const arg = (name, d) => args.find((a) => a.startsWith(`--${name}=`))?.slice(nam
 const nodeMajor = arg('node', null);
 const scenarioArg = arg('scenario', 'all');
 const scenarios = scenarioArg === 'all' ? ['immediate', 'stat'] : [scenarioArg];
-const warmup = Number(arg('warmup', '10000'));
+// 16 000: after 10 000 a process with the integration was still compiling (docs/opentelemetry.md#cost)
+const warmup = Number(arg('warmup', '16000'));
 const block = Number(arg('block', '2000'));
 const blocks = Number(arg('blocks', '6'));
 const markdown = args.includes('--markdown');

@@ -237,6 +237,7 @@ function summary(s) {
 }
 
 let clockScale = 1;
+let scaledClock = false;
 process.on('message', async (m) => {
   if (m === 'exit') {
     clearTimeout(timer);
@@ -276,7 +277,8 @@ process.on('message', async (m) => {
     // the profiler's clock runs clockScale times slower: a process slowed down that much (bench/instructions.mjs, under
     // valgrind) sees the waits, and the seconds of the span budget, of the service at full speed
     // (one clock function, its scale a variable: a new function would deoptimize the code that inlined the last)
-    if (clockScale === 1) lib.configureProfiler({ now: () => (performance.now() * 1e6) / clockScale });
+    if (!scaledClock) lib.configureProfiler({ now: () => (performance.now() * 1e6) / clockScale });
+    scaledClock = true;
     clockScale = m.clockScale;
     process.send({ clockScale });
   } else if (typeof m === 'object' && m !== null && (m.mode === 'on' || m.mode === 'off')) {
