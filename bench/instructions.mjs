@@ -61,17 +61,13 @@ const server = fileURLToPath(new URL('./service-server.mjs', import.meta.url));
 const NODE_FLAGS = ['--single-threaded', '--no-memory-reducer', '--no-flush-bytecode'];
 const ALONE = 'tracing alone (OpenTelemetry SDK and http instrumentation, A/A)';
 // --rows: which of these to run (default all), by key
+const row = (name) => ({ name, setting: SETTINGS[name] });
 const ROWS = {
-  alone: { name: ALONE, setting: SETTINGS[ALONE] },
-  again: { name: `${ALONE}, a second process`, setting: SETTINGS[ALONE] },
-  recommended: { name: 'tracing + mutexprof/opentelemetry, minWaitMs 5 (recommended)', setting: SETTINGS['tracing + mutexprof/opentelemetry, minWaitMs 5 (recommended)'] },
-  zero: { name: 'tracing + mutexprof/opentelemetry, minWaitMs 0', setting: SETTINGS['tracing + mutexprof/opentelemetry, minWaitMs 0'] },
-  // every wait of a traced request followed and none made a span (no budget to spend, no wait that long): what
-  // following costs, whatever the span budget's regime
-  follow: {
-    name: 'tracing + mutexprof/opentelemetry following every wait, no span (minWaitMs 10⁶, no span budget)',
-    setting: { setup: { tracing: true, otel: 1e6, spanBudget: 'Infinity' } },
-  },
+  alone: row(ALONE),
+  again: { ...row(ALONE), name: `${ALONE}, a second process` },
+  recommended: row('tracing + mutexprof/opentelemetry, minWaitMs 5 (recommended)'),
+  zero: row('tracing + mutexprof/opentelemetry, minWaitMs 0'),
+  follow: row('tracing + mutexprof/opentelemetry following every wait, no span (minWaitMs 10⁶, no span budget)'),
 };
 const RUNS = arg('rows', Object.keys(ROWS).join(','))
   .split(',')

@@ -49,6 +49,9 @@ export const SETTINGS = {
   'tracing + mutexprof/opentelemetry, minWaitMs 5 (recommended)': { setup: { tracing: true, otel: 5 } },
   'tracing + mutexprof/opentelemetry, minWaitMs 0': { setup: { tracing: true, otel: 0 } },
   'tracing + mutexprof/opentelemetry, minWaitMs 0, no span budget (a span per contended wait)': { setup: { tracing: true, otel: 0, spanBudget: 'Infinity' } },
+  // every wait of a traced request followed and none made a span (no budget to spend, no wait that long): what
+  // following costs, whatever the span budget's regime (bench/instructions.mjs)
+  'tracing + mutexprof/opentelemetry following every wait, no span (minWaitMs 10⁶, no span budget)': { setup: { tracing: true, otel: 1e6, spanBudget: 'Infinity' } },
   // calibration: a cost known beforehand (a busy loop outside the lock in 'on' only), to see what a ratio can resolve
   'tracing + 1 µs of CPU per request (calibration: a known cost)': { setup: { tracing: true, spinNs: 1000 } },
 };
