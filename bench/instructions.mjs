@@ -23,8 +23,8 @@
 // anew).
 //
 // The A/A rows (one setting in two processes) show what the count moves between processes.
-//   node bench/instructions.mjs [--node=24] [--scenario=immediate|stat|all] [--warmup=16000] [--block=2000]
-//     [--blocks=6] [--cache] [--rows=alone,again,recommended,zero,follow] [--markdown] [--tag=<tag>]
+//   node bench/instructions.mjs [--node=24] [--scenario=immediate|stat|all] [--warmup=40000] [--block=2000]
+//     [--blocks=6] [--processes=1] [--cache] [--rows=alone,again,recommended,zero,follow] [--markdown] [--tag=<tag>]
 // --markdown writes bench/results/<date>-instructions[-node<major>][-<tag>].md (--tag=<tag>). KEEP_DUMPS=1 keeps callgrind's files.
 import { execFileSync, fork } from 'node:child_process';
 import { once } from 'node:events';
@@ -40,10 +40,15 @@ const arg = (name, d) => args.find((a) => a.startsWith(`--${name}=`))?.slice(nam
 const nodeMajor = arg('node', null);
 const scenarioArg = arg('scenario', 'all');
 const scenarios = scenarioArg === 'all' ? ['immediate', 'stat'] : [scenarioArg];
-// 16 000: after 10 000 a process with the integration was still compiling (docs/opentelemetry.md#cost)
-const warmup = Number(arg('warmup', '16000'));
+// 40 000: Node 20's processes with the integration were still compiling after 10 000 requests (steady by 16 000), and
+// Node 24's compile in bursts until ~26 000 (V8's --trace-opt under callgrind, blocks of 2 000: ≤ 2 compilations a
+// block after that); docs/opentelemetry.md#cost
+const warmup = Number(arg('warmup', '40000'));
 const block = Number(arg('block', '2000'));
 const blocks = Number(arg('blocks', '6'));
+// the count of one setting differs between processes by up to ~1 % on Node 24 once warm (each process's JIT decides for
+// itself): --processes=3 runs each row in 3 processes and reports the median of theirs, with their range
+const processes = Number(arg('processes', '1'));
 const markdown = args.includes('--markdown');
 const tag = arg('tag', '');
 const cache = args.includes('--cache');
@@ -174,31 +179,43 @@ const k = (x) => `${(x / 1000).toFixed(1)} k`;
 
 const sections = [];
 for (const scenario of scenarios) {
-  const rows = UNITS.map(() => []);
-  const base = [];
-  for (const { name, setting } of RUNS) {
-    const r = await measure(scenario, setting);
-    for (const b of r.blocks) {
-      const [i] = b.units;
-      console.error(`  ${scenario}: ${name}: ${k(i.total)} instructions/request (gc ${k(i.gc)}, jit ${k(i.jit)}, rest ${k(i.rest)}); clock ×1/${b.scale.toFixed(0)}`);
+  // each row's processes, in turns (row 1, row 2, …, then again), so that nothing about the order favours a row
+  const results = RUNS.map(() => []);
+  for (let p = 0; p < processes; p++) {
+    for (const [i, { name, setting }] of RUNS.entries()) {
+      const r = await measure(scenario, setting);
+      for (const b of r.blocks) {
+        const [c] = b.units;
+        console.error(`  ${scenario}: ${name}: ${k(c.total)} instructions/request (gc ${k(c.gc)}, jit ${k(c.jit)}, rest ${k(c.rest)}); clock ×1/${b.scale.toFixed(0)}`);
+      }
+      results[i].push(r);
     }
-    UNITS.forEach((_, u) => {
-      const of = (f) => r.blocks.map((b) => b.units[u][f]);
-      const m = Object.fromEntries(['total', 'gc', 'jit', 'rest'].map((f) => [f, median(of(f))]));
-      base[u] ??= m;
-      rows[u].push(
-        `| ${name} | ${k(m.total)} (${k(Math.min(...of('total')))}–${k(Math.max(...of('total')))}) | ${(m.total / base[u].total).toFixed(4)} | ` +
-          `${k(m.rest)} | ${(m.rest / base[u].rest).toFixed(4)} | ${k(m.gc)} | ${k(m.jit)} | ${Math.round(r.full)} |`,
+  }
+  UNITS.forEach((unit, u) => {
+    const base = {};
+    const rows = RUNS.map(({ name }, i) => {
+      // per process, the median of its blocks; the row, the median of its processes
+      const perProcess = results[i].map((r) => Object.fromEntries(['total', 'gc', 'jit', 'rest'].map((f) => [f, median(r.blocks.map((b) => b.units[u][f]))])));
+      const m = Object.fromEntries(['total', 'gc', 'jit', 'rest'].map((f) => [f, median(perProcess.map((x) => x[f]))]));
+      const range = (values) => `(${k(Math.min(...values))}–${k(Math.max(...values))})`;
+      const totals = processes === 1 ? results[i][0].blocks.map((b) => b.units[u].total) : perProcess.map((x) => x.total);
+      const rest = processes === 1 ? '' : ` ${range(perProcess.map((x) => x.rest))}`;
+      if (i === 0) Object.assign(base, m);
+      return (
+        `| ${name} | ${k(m.total)} ${range(totals)} | ${(m.total / base.total).toFixed(4)} | ${k(m.rest)}${rest} | ${(m.rest / base.rest).toFixed(4)} | ` +
+        `${k(m.gc)} | ${k(m.jit)} | ${median(results[i].map((r) => Math.round(r.full)))} |`
       );
     });
-  }
-  UNITS.forEach((unit, u) =>
+    const of =
+      processes === 1
+        ? `median of ${blocks} blocks of ${block} requests after ${warmup} (range)`
+        : `median over ${processes} processes each of the median of its ${blocks} blocks of ${block} requests after ${warmup} (range of the processes)`;
     sections.push(
-      `${SERVICE[scenario]}: ${unit} per request, median of ${blocks} blocks of ${block} requests after ${warmup} (range), and ratios to the first row\n\n` +
+      `${SERVICE[scenario]}: ${unit} per request, ${of}, and ratios to the first row\n\n` +
         `| setting | ${unit} | ratio | without gc and jit | ratio | gc | jit | req/s at full speed |\n|---|---:|---:|---:|---:|---:|---:|---:|\n` +
-        rows[u].join('\n'),
-    ),
-  );
+        rows.join('\n'),
+    );
+  });
 }
 const text = `Node ${version}, under valgrind --tool=callgrind${cache ? ' --cache-sim=yes' : ''} (node ${NODE_FLAGS.join(' ')})\n\n${sections.join('\n\n')}\n`;
 console.log(text);

@@ -1,0 +1,106 @@
+// What mutexprof/opentelemetry adds to one contended wait, counted in instructions by valgrind's callgrind rather than
+// timed: 16 requests, each a span of OpenTelemetry's Node SDK (spans batched, then dropped), hand a Mutex to one another
+// (every hand-off is one contended wait, as in bench/opentelemetry.mjs). Each row runs twice in a process of its own,
+// with `--handoffs` and 3 × `--handoffs` hand-offs; the difference of the two counts over 2 × `--handoffs` is what one
+// hand-off costs once warm (start-up, loading and the first compilations cancel out). Rows: tracing alone; the
+// integration following every wait and making no span (minWaitMs 10⁶, no span budget: what following costs, whatever
+// the waits' lengths); the recommended setting (minWaitMs 5: these waits are shorter, so it follows every wait too);
+// and the requests' traces not sampled (head sampling dropped them: each wait is asked about, not followed), beside
+// tracing alone with its traces not sampled.
+// Set against the service's instructions per request (bench/instructions.mjs), it is the integration's own share of a
+// request that waits once, without what it may cost the code around it (which the service's count includes).
+//   node bench/wait-instructions.mjs [--node=20,24] [--handoffs=100000] [--rows=alone,follow,recommended,alone-unsampled,unsampled]
+//     [--dist=<a build's dist/>] [--markdown]
+// --markdown writes bench/results/<date>-wait-instructions.md.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const args = process.argv.slice(2);
+const arg = (name, d) => args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? d;
+
+// the child: one run of `n` hand-offs with the row's setting, then exit
+if (process.env.WAIT_INSTRUCTIONS) {
+  const { dist, row, n } = JSON.parse(process.env.WAIT_INSTRUCTIONS);
+  const { createRequire } = await import('node:module');
+  const require = createRequire(import.meta.url);
+  const { trace } = require('@opentelemetry/api');
+  const { NodeTracerProvider } = require('@opentelemetry/sdk-trace-node');
+  const { AlwaysOffSampler, BatchSpanProcessor } = require('@opentelemetry/sdk-trace-base');
+  const dropped = { export: (_spans, done) => done({ code: 0 }), shutdown: async () => {} };
+  const provider = new NodeTracerProvider(row.endsWith('unsampled') ? { sampler: new AlwaysOffSampler() } : { spanProcessors: [new BatchSpanProcessor(dropped)] });
+  provider.register();
+  const { Mutex } = await import(pathToFileURL(`${dist}/index.js`).href);
+  if (!row.startsWith('alone')) {
+    const { MutexprofInstrumentation } = await import(pathToFileURL(`${dist}/opentelemetry.js`).href);
+    const config = row === 'recommended' ? {} : { minWaitMs: 1e6, maxSpansPerSecond: Infinity };
+    new MutexprofInstrumentation(config).setTracerProvider(provider);
+  }
+  const tracer = trace.getTracer('bench');
+  const mu = new Mutex({ name: 'bench' });
+  let left = n;
+  const critical = async () => {};
+  const request = () =>
+    tracer.startActiveSpan('request', async (span) => {
+      while (left-- > 0) await mu.withLock(critical);
+      span.end();
+    });
+  await Promise.all(Array.from({ length: 16 }, request));
+  await provider.shutdown();
+} else {
+  const majors = arg('node', '20,24').split(',');
+  const handoffs = Number(arg('handoffs', '100000'));
+  const markdown = args.includes('--markdown');
+  const dist = resolve(arg('dist', fileURLToPath(new URL('../dist', import.meta.url))));
+  const self = fileURLToPath(import.meta.url);
+  const { nodeBinary } = await import('./node.mjs');
+  const ROWS = {
+    alone: 'tracing alone',
+    follow: 'tracing + mutexprof/opentelemetry following every wait, no span (minWaitMs 10⁶, no span budget)',
+    recommended: 'tracing + mutexprof/opentelemetry, minWaitMs 5 (recommended)',
+    'alone-unsampled': 'tracing alone, the traces not sampled',
+    unsampled: 'tracing + mutexprof/opentelemetry (minWaitMs 10⁶), the traces not sampled',
+  };
+  // what each row is set against: tracing alone with the same sampling
+  const BASE = { follow: 'alone', recommended: 'alone', unsampled: 'alone-unsampled' };
+  const fail = (message) => {
+    throw new Error(message);
+  };
+  const FLAGS = ['--single-threaded', '--no-memory-reducer', '--no-flush-bytecode'];
+
+  /** The instructions of one run of `n` hand-offs (the whole process). */
+  const count = (node, row, n) => {
+    const env = { ...process.env, WAIT_INSTRUCTIONS: JSON.stringify({ dist, row, n }) };
+    const r = spawnSync('valgrind', ['--tool=callgrind', '--callgrind-out-file=/dev/null', node, ...FLAGS, self], { env, encoding: 'utf8' });
+    const m = /Collected : (\d+)/.exec(r.stderr);
+    if (r.status !== 0 || m === null) throw new Error(`${row}, ${n} hand-offs: exit ${r.status}\n${r.stderr.slice(-2000)}`);
+    return Number(m[1]);
+  };
+
+  const sections = [];
+  for (const major of majors) {
+    const node = major === process.versions.node.split('.')[0] ? process.execPath : nodeBinary(major);
+    const version = execFileSync(node, ['--version'], { encoding: 'utf8' }).trim();
+    const lines = [];
+    const per = {};
+    for (const key of arg('rows', Object.keys(ROWS).join(',')).split(',')) {
+      const name = ROWS[key] ?? fail(`--rows: no row ${key} (${Object.keys(ROWS).join(', ')})`);
+      per[key] = (count(node, key, 3 * handoffs) - count(node, key, handoffs)) / (2 * handoffs);
+      console.error(`  Node ${version}: ${name}: ${per[key].toFixed(0)} instructions per hand-off`);
+      const base = per[BASE[key]];
+      const beside = base === undefined ? '' : `${per[key] - base >= 0 ? '+' : ''}${(per[key] - base).toFixed(0)}`;
+      lines.push(`| ${name} | ${per[key].toFixed(0)} | ${beside} |`);
+    }
+    sections.push(`Node ${version}\n\n| setting | instructions per hand-off | beside tracing alone (the same sampling) |\n|---|---:|---:|\n${lines.join('\n')}`);
+  }
+  const text = `${handoffs} and ${3 * handoffs} hand-offs, under valgrind --tool=callgrind (node ${FLAGS.join(' ')})\n\n${sections.join('\n\n')}\n`;
+  console.log(text);
+  if (markdown) {
+    const day = new Date().toISOString().slice(0, 10);
+    const file = fileURLToPath(new URL(`./results/${day}-wait-instructions.md`, import.meta.url));
+    writeFileSync(file, `# ${day}: instructions per contended wait\n\n\`node bench/wait-instructions.mjs ${args.join(' ')}\` — ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'})\n\n${text}`);
+    console.error(`written: ${file}`);
+  }
+}
