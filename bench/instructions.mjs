@@ -56,6 +56,7 @@ const UNITS = cache ? ['instructions', 'estimated cycles'] : ['instructions'];
 const fail = (message) => {
   throw new Error(message);
 };
+if (!Number.isSafeInteger(processes) || processes < 1) fail(`--processes: a whole number ≥ 1, got ${arg('processes')}`);
 const node = nodeMajor === null ? process.execPath : (await import('./node.mjs')).nodeBinary(nodeMajor);
 const version = execFileSync(node, ['--version'], { encoding: 'utf8' }).trim();
 const dist = fileURLToPath(new URL('../dist', import.meta.url));

@@ -68,6 +68,7 @@ if (process.env.WAIT_INSTRUCTIONS) {
   const fail = (message) => {
     throw new Error(message);
   };
+  if (!Number.isSafeInteger(handoffs) || handoffs < 1) fail(`--handoffs: a whole number ≥ 1, got ${arg('handoffs')}`);
   const FLAGS = ['--single-threaded', '--no-memory-reducer', '--no-flush-bytecode'];
 
   /** The instructions of one run of `n` hand-offs (the whole process). */
