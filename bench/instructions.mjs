@@ -33,6 +33,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
+import { COUNTED_NODE_FLAGS, nodeBinary } from './node.mjs';
 import { SETTINGS } from './service.mjs';
 
 const args = process.argv.slice(2);
@@ -57,14 +58,11 @@ const fail = (message) => {
   throw new Error(message);
 };
 if (!Number.isSafeInteger(processes) || processes < 1) fail(`--processes: a whole number ≥ 1, got ${arg('processes')}`);
-const node = nodeMajor === null ? process.execPath : (await import('./node.mjs')).nodeBinary(nodeMajor);
+const node = nodeMajor === null ? process.execPath : nodeBinary(nodeMajor);
 const version = execFileSync(node, ['--version'], { encoding: 'utf8' }).trim();
 const dist = fileURLToPath(new URL('../dist', import.meta.url));
 const server = fileURLToPath(new URL('./service-server.mjs', import.meta.url));
 
-// the collector and the compiler on the main thread; none of V8's heuristics that go by the clock (a process 30–110×
-// slower would see its allocation rate fall, and the memory reducer collect, bytecode be flushed and compiled again)
-const NODE_FLAGS = ['--single-threaded', '--no-memory-reducer', '--no-flush-bytecode'];
 const ALONE = 'tracing alone (OpenTelemetry SDK and http instrumentation, A/A)';
 // --rows: which of these to run (default all), by key
 const row = (name) => ({ name, setting: SETTINGS[name] });
@@ -86,7 +84,7 @@ async function startService(scenario, setting, valgrindDir) {
   const execArgv =
     valgrindDir === null
       ? []
-      : ['--tool=callgrind', `--callgrind-out-file=${join(valgrindDir, 'cg.out')}`, '--dump-instr=no', '--collect-jumps=no', `--cache-sim=${cache ? 'yes' : 'no'}`, node, ...NODE_FLAGS];
+      : ['--tool=callgrind', `--callgrind-out-file=${join(valgrindDir, 'cg.out')}`, '--dump-instr=no', '--collect-jumps=no', `--cache-sim=${cache ? 'yes' : 'no'}`, node, ...COUNTED_NODE_FLAGS];
   const child = fork(server, [], { env, execPath: valgrindDir === null ? node : 'valgrind', execArgv, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
   const [{ port }] = await once(child, 'message');
   const ask = async (m) => (child.send(m), (await once(child, 'message'))[0]);
@@ -218,7 +216,7 @@ for (const scenario of scenarios) {
     );
   });
 }
-const text = `Node ${version}, under valgrind --tool=callgrind${cache ? ' --cache-sim=yes' : ''} (node ${NODE_FLAGS.join(' ')})\n\n${sections.join('\n\n')}\n`;
+const text = `Node ${version}, under valgrind --tool=callgrind${cache ? ' --cache-sim=yes' : ''} (node ${COUNTED_NODE_FLAGS.join(' ')})\n\n${sections.join('\n\n')}\n`;
 console.log(text);
 if (markdown) {
   const day = new Date().toISOString().slice(0, 10);

@@ -5,6 +5,14 @@
 import { fileURLToPath } from 'node:url';
 import { newest, nodeBinary as exact, pinned, compareVersions } from '../.ci/node.mjs';
 
+/**
+ * The flags of a Node whose instructions are counted under valgrind (bench/instructions.mjs, bench/wait-instructions.mjs):
+ * the collector and the optimizing compiler on the main thread, in an order that does not depend on other threads'
+ * timing, and none of V8's heuristics that go by the clock (a process 30–110× slower would see its allocation rate fall,
+ * and the memory reducer collect, bytecode be flushed and compiled again).
+ */
+export const COUNTED_NODE_FLAGS = ['--single-threaded', '--no-memory-reducer', '--no-flush-bytecode'];
+
 /** The path of a Node binary of release line `major` (e.g. '24'): the pinned one if the tests pin one, else the newest. */
 export function nodeBinary(major) {
   if (!/^\d+$/.test(String(major))) throw new Error(`bench: --node=<major>: a release line such as 24, got ${JSON.stringify(major)}`);

@@ -55,7 +55,7 @@ if (process.env.WAIT_INSTRUCTIONS) {
   const markdown = args.includes('--markdown');
   const dist = resolve(arg('dist', fileURLToPath(new URL('../dist', import.meta.url))));
   const self = fileURLToPath(import.meta.url);
-  const { nodeBinary } = await import('./node.mjs');
+  const { COUNTED_NODE_FLAGS: FLAGS, nodeBinary } = await import('./node.mjs');
   const ROWS = {
     alone: 'tracing alone',
     follow: 'tracing + mutexprof/opentelemetry following every wait, no span (minWaitMs 10⁶, no span budget)',
@@ -69,7 +69,6 @@ if (process.env.WAIT_INSTRUCTIONS) {
     throw new Error(message);
   };
   if (!Number.isSafeInteger(handoffs) || handoffs < 1) fail(`--handoffs: a whole number ≥ 1, got ${arg('handoffs')}`);
-  const FLAGS = ['--single-threaded', '--no-memory-reducer', '--no-flush-bytecode'];
 
   /** The instructions of one run of `n` hand-offs (the whole process). */
   const count = (node, row, n) => {
