@@ -284,6 +284,38 @@ describe('MutexprofInstrumentation on its own', () => {
     }
   });
 
+  test('minWaitMs holds to the ns: a wait that long has its span, one ns shorter none, after setConfig too', async () => {
+    const clock = manualClock();
+    const { now } = configureProfiler({ now: clock.now });
+    try {
+      await withTracing({ minWaitMs: 2.5 }, async ({ exporter, i, inRequest }) => {
+        const mu = new Mutex({ name: 'edge' });
+        /** How many spans a traced wait of `ns` makes. */
+        const spansOf = async (ns: number): Promise<number> => {
+          exporter.reset();
+          await inRequest(async () => {
+            await mu.lock();
+            const w = mu.lock();
+            clock.advance(ns);
+            mu.unlock();
+            await w;
+            mu.unlock();
+          });
+          return exporter.getFinishedSpans().filter((s) => s.name === 'lock wait edge').length;
+        };
+        expect(await spansOf(2.5 * ms - 1)).toBe(0);
+        expect(await spansOf(2.5 * ms)).toBe(1);
+        i.setConfig({ minWaitMs: 4 });
+        expect(await spansOf(4 * ms - 1)).toBe(0);
+        expect(await spansOf(4 * ms)).toBe(1);
+        i.setConfig({ minWaitMs: 0 });
+        expect(await spansOf(1)).toBe(1);
+      });
+    } finally {
+      configureProfiler({ now });
+    }
+  });
+
   test('at most maxSpansPerSecond spans a second: a full second doubles the threshold, quieter ones bring it back', async () => {
     const clock = manualClock();
     const { now } = configureProfiler({ now: clock.now });

@@ -160,12 +160,30 @@ describe.each(Object.keys(KINDS))('a wait observer alone, then the profiles swit
       },
     });
     onTestFinished(stop);
+    // in odd runs a second observer follows every other wait (the observers' list, not the usual one observer): each
+    // of its waits is told once too, with the same times, keyed here by the first observer's token
+    let asked = 0;
+    const second = new Map<number, number>();
+    const secondObserver = {
+      started: () => (asked++ % 2 === 0 ? last : null),
+      ended: (_lock: unknown, _w: unknown, times: { t: number; end: number }, token: unknown) => {
+        expect(second.has(token as number)).toBe(false);
+        second.set(token as number, times.end - times.t);
+      },
+    };
+    let stopSecond = (): void => {};
+    onTestFinished(() => stopSecond());
     const { make, seed, runs } = KINDS[kind];
     await fc.assert(
       fc.asyncProperty(fc.array(op, { maxLength: 20 }), fc.array(op, { maxLength: 20 }), async (before, after) => {
         setMutexProfileFraction(0);
         setBlockProfileRate(0);
         told.clear();
+        second.clear();
+        asked = 0;
+        stopSecond();
+        const withSecond = run % 2 === 1;
+        stopSecond = withSecond ? observeWaits(secondObserver) : () => {};
         const name = `observed-${kind}-${run++}`;
         const lock = make(name);
         const steps = schedule(lock);
@@ -187,6 +205,8 @@ describe.each(Object.keys(KINDS))('a wait observer alone, then the profiles swit
         await steps.drain();
         expect([...told.keys()].sort((a, b) => a - b)).toEqual([...truth.keys()].sort((a, b) => a - b));
         for (const [token, t] of truth) expect(told.get(token), `wait ${token}`).toBe(t.end - t.start);
+        for (const [token, length] of second) expect(length, `wait ${token}, second observer`).toBe(told.get(token));
+        expect(second.size).toBe(withSecond ? Math.ceil(truth.size / 2) : 0);
         const m = await totalsOf('mutex', name);
         const b = await totalsOf('block', name);
         expect(Math.abs(m.delay - b.delay)).toBeLessThan(1e-6 * Math.max(1, b.delay));

@@ -161,8 +161,19 @@ export function releaseEvent(lock: LockView, leaf: string, skip: Method, release
  * A profile turned on meanwhile follows the waits that start after it, as it would any.
  */
 function observedOnly<T>(lock: LockView, w: WaiterView, p: Promise<T>): Promise<T> {
-  const times = tellStarted(lock, w);
-  if (times === null) return p;
+  const list = observers.list;
+  let times: Times | null;
+  if (list.length === 1) {
+    // the usual case, one observer (traces), asked without the loop: this path is the whole cost of following a
+    // traced wait beside the clock and OpenTelemetry's reads (bench/wait-instructions.mjs)
+    const o = list[0] as WaitObserver;
+    const token = o.started(lock, w);
+    if (token === null) return p;
+    times = new Times(-1, true, o, token);
+  } else {
+    times = tellStarted(lock, w);
+    if (times === null) return p;
+  }
   times.t = times.end = sampling.now();
   times.counted = false;
   w.times = times;
@@ -175,7 +186,13 @@ export function waitEnded(lock: LockView, w: WaiterView, byEvent: boolean, at: n
   if (!times.counted) {
     if (!byEvent) times.end = sampling.now();
     else times.end = at !== 0 ? at : (at = sampling.now());
-    tellEnded(lock, w, times, aborted, reason);
+    const o = times.observer;
+    if (o !== null && times.more === null) {
+      // one observer told, without tellEnded's list (see observedOnly)
+      const token = times.token;
+      times.observer = times.token = null;
+      o.ended(lock, w, times, token, aborted, reason);
+    } else tellEnded(lock, w, times, aborted, reason);
     return at;
   }
   const l = lock as { followed: number; carried: boolean };
