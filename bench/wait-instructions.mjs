@@ -16,8 +16,8 @@
 // Set against the service's instructions per request (bench/instructions.mjs), it is the integration's own share of a
 // request that waits once, without what it may cost the code around it (which the service's count includes).
 //   node bench/wait-instructions.mjs [--node=20,24] [--handoffs=100000] [--repeat=3]
-//     [--rows=alone,follow,recommended,alone-unsampled,unsampled] [--dist=<a build's dist/>] [--markdown]
-// --markdown writes bench/results/<date>-wait-instructions.md.
+//     [--rows=alone,follow,recommended,alone-unsampled,unsampled] [--dist=<a build's dist/>] [--markdown] [--tag=<tag>]
+// --markdown writes bench/results/<date>-wait-instructions[-<tag>].md.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -89,6 +89,8 @@ if (process.env.WAIT_INSTRUCTIONS) {
   };
   if (!Number.isSafeInteger(handoffs) || handoffs < 1) fail(`--handoffs: a whole number ≥ 1, got ${arg('handoffs')}`);
   if (!Number.isSafeInteger(repeat) || repeat < 1) fail(`--repeat: a whole number ≥ 1, got ${arg('repeat')}`);
+  const tag = arg('tag', '');
+  if (tag !== '' && !/^[\w.-]+$/.test(tag)) fail(`--tag: letters, digits, '.', '-' and '_', got ${tag}`);
   const median = (xs) => {
     const s = [...xs].sort((a, b) => a - b);
     return s.length % 2 === 1 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
@@ -133,7 +135,7 @@ if (process.env.WAIT_INSTRUCTIONS) {
   console.log(text);
   if (markdown) {
     const day = new Date().toISOString().slice(0, 10);
-    const file = fileURLToPath(new URL(`./results/${day}-wait-instructions.md`, import.meta.url));
+    const file = fileURLToPath(new URL(`./results/${day}-wait-instructions${tag === '' ? '' : `-${tag}`}.md`, import.meta.url));
     writeFileSync(file, `# ${day}: instructions per contended wait\n\n\`node bench/wait-instructions.mjs ${args.join(' ')}\` — ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'})\n\n${text}`);
     console.error(`written: ${file}`);
   }
