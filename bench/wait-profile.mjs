@@ -8,11 +8,12 @@
 // there (`--no-inlining` attributes each function its own, at the price of the calls). One process a row and length, so
 // a row moves by ~100 between runs (bench/wait-instructions.mjs's --repeat): read the large differences.
 //   node bench/wait-profile.mjs [--node=24] [--rows=alone,follow] [--handoffs=20000] [--top=30] [--clock-scale=1]
-//     [--no-inlining] [--dist=<a build's dist/>]
+//     [--no-inlining] [--dist=<a build's dist/>] [--markdown]
+// --markdown writes bench/results/<date>-wait-profile-node<major>-<row>-<row>.md.
 // --clock-scale slows the profiler's clock (the factor bench/wait-instructions.mjs prints for the recommended row).
 import { spawnSync } from 'node:child_process';
-import { createReadStream, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { createReadStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -122,7 +123,11 @@ try {
     for (const n of [handoffs, 3 * handoffs]) {
       const out = join(dir, `${row}-${n}.cg`);
       const env = { ...process.env, WAIT_INSTRUCTIONS: JSON.stringify({ dist, row, n, clockScale: row.startsWith('alone') ? 1 : clockScale }) };
-      const r = spawnSync('valgrind', ['--tool=callgrind', '--dump-instr=yes', `--callgrind-out-file=${out}`, node, ...flags, child], { env, encoding: 'utf8' });
+      const r = spawnSync('valgrind', ['--tool=callgrind', '--dump-instr=yes', `--callgrind-out-file=${out}`, node, ...flags, child], {
+        env,
+        encoding: 'utf8',
+        cwd: dir, // where V8 writes its log (with --perf-basic-prof): removed with the rest
+      });
       const map = codeMap(r.pid);
       if (r.status !== 0) fail(`${row}, ${n} hand-offs: exit ${r.status}\n${r.stderr.slice(-2000)}`);
       runs.push(await selfCosts(out, map));
@@ -140,10 +145,22 @@ try {
   const version = spawnSync(node, ['--version'], { encoding: 'utf8' }).stdout.trim();
   const f = (x) => x.toFixed(0);
   const sign = (x) => (x >= 0 ? '+' : '') + f(x);
-  console.log(`Node ${version}, ${handoffs} and ${3 * handoffs} hand-offs, instructions per hand-off by function (node ${flags.join(' ')})\n`);
-  console.log(`| function | ${rows[0]} | ${rows[1]} | difference |\n|---|---:|---:|---:|`);
-  console.log(`| (the whole process) | ${f(sum(first))} | ${f(sum(second))} | ${sign(sum(second) - sum(first))} |`);
-  for (const [k, a, b] of diff.slice(0, top)) console.log(`| ${k.replaceAll('|', '\\|').slice(0, 120)} | ${f(a)} | ${f(b)} | ${sign(b - a)} |`);
+  const lines = [
+    `Node ${version}, ${handoffs} and ${3 * handoffs} hand-offs, instructions per hand-off by function (node ${flags.join(' ')})`,
+    '',
+    `| function | ${rows[0]} | ${rows[1]} | difference |`,
+    '|---|---:|---:|---:|',
+    `| (the whole process) | ${f(sum(first))} | ${f(sum(second))} | ${sign(sum(second) - sum(first))} |`,
+    ...diff.slice(0, top).map(([k, a, b]) => `| ${k.replaceAll('|', '\\|').slice(0, 120)} | ${f(a)} | ${f(b)} | ${sign(b - a)} |`),
+  ];
+  console.log(lines.join('\n'));
+  if (args.includes('--markdown')) {
+    const day = new Date().toISOString().slice(0, 10);
+    const file = fileURLToPath(new URL(`./results/${day}-wait-profile-node${version.slice(1).split('.')[0]}-${rows.join('-')}.md`, import.meta.url));
+    const head = `# ${day}: a contended wait's instructions by function\n\n\`node bench/wait-profile.mjs ${args.join(' ')}\` — ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'})`;
+    writeFileSync(file, `${head}\n\n${lines.join('\n')}\n`);
+    console.error(`written: ${file}`);
+  }
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
